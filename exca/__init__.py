@@ -1,0 +1,32 @@
+"""exca: configure, validate, cache and run computations from pydantic models.
+
+``import exca`` is cheap: the infras (and through them submitit) are imported
+on first attribute access only.
+"""
+
+import typing as tp
+
+from .confdict import ConfDict
+
+__version__ = "0.1.0"
+
+__all__ = ["ConfDict", "MapInfra", "SubmitInfra", "TaskInfra", "__version__"]
+
+_LAZY = {
+    "TaskInfra": "exca.task",
+    "MapInfra": "exca.map",
+    "SubmitInfra": "exca.submit",
+}
+
+if tp.TYPE_CHECKING:
+    from .map import MapInfra
+    from .submit import SubmitInfra
+    from .task import TaskInfra
+
+
+def __getattr__(name: str) -> tp.Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'exca' has no attribute {name!r}")
