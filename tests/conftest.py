@@ -1,0 +1,67 @@
+"""Shared pytest plumbing.
+
+Tests marked ``slurm`` run against a real Slurm cluster (one is started on this machine
+by ``bash scripts/local-slurm.sh start``). When no cluster answers they are skipped with
+the reason, or fail with it when ``EXCA_REQUIRE_SLURM=1`` (set by CI, so that a cluster
+that did not come up cannot hide behind skipped tests).
+"""
+
+import functools
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+START_HINT = "start one with: bash scripts/local-slurm.sh start"
+USABLE_STATES = ("idle", "mix", "alloc")  # sinfo's short states of a node that takes jobs
+
+
+@functools.cache
+def slurm_problem() -> str | None:
+    """Why no Slurm cluster can run jobs here (checked once per session), None if one can."""
+    if shutil.which("sinfo") is None:
+        return "no Slurm cluster: `sinfo` is not installed"
+    try:
+        proc = subprocess.run(
+            ["sinfo", "--noheader", "--format=%t"],
+            capture_output=True,
+            text=True,
+            timeout=15,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return "no Slurm cluster: `sinfo` did not answer within 15 s"
+    if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines()
+        return f"no Slurm cluster: `sinfo` failed ({lines[-1] if lines else proc.returncode})"
+    states = proc.stdout.split()
+    if not any(state.startswith(USABLE_STATES) for state in states):
+        return f"no usable Slurm node: sinfo reports node states {states or 'none'}"
+    return None
+
+
+def _require_slurm() -> None:
+    problem = slurm_problem()
+    if problem is None:
+        return
+    if os.environ.get("EXCA_REQUIRE_SLURM") == "1":
+        pytest.fail(f"{problem} (EXCA_REQUIRE_SLURM=1; {START_HINT})", pytrace=False)
+    pytest.skip(f"{problem} ({START_HINT})")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skips (or fails, see module docstring) tests marked ``slurm`` without a cluster."""
+    if item.get_closest_marker("slurm") is not None:
+        _require_slurm()
+
+
+@pytest.fixture
+def slurm_folder(tmp_path: Path) -> Path:
+    """A fresh folder that the Slurm node sees at the same path (for submitit's job folder
+    and caches); skips the test when no cluster answers."""
+    _require_slurm()
+    folder = tmp_path / "slurm"
+    folder.mkdir()
+    return folder
