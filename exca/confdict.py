@@ -146,6 +146,10 @@ class ConfDict(dict[str, tp.Any]):
 
     def __init__(self, mapping: Mapping = None, **kwargs: tp.Any) -> None:
         super().__init__()
+        if type(mapping).__module__.startswith("omegaconf"):  # DictConfig: resolve, no enums
+            from exca.hydra.convert import omegaconf_to_dict
+
+            mapping = omegaconf_to_dict(mapping)
         self.update(mapping, **kwargs)
 
     # # # # # construction, merging # # # # #
@@ -443,6 +447,22 @@ class ConfDict(dict[str, tp.Any]):
                 )
             out[key] = value
         return out
+
+    @classmethod
+    def from_omegaconf(cls: type[Self], cfg: tp.Any, resolve: bool = True) -> Self:
+        """Creates a ConfDict from an OmegaConf ``DictConfig`` (e.g. a Hydra composed config):
+        interpolations resolved (unless ``resolve=False``), ``???`` values rejected, enums
+        replaced by their values (see :func:`exca.hydra.from_omegaconf`)."""
+        from exca.hydra.convert import omegaconf_to_dict
+
+        return cls(omegaconf_to_dict(cfg, resolve=resolve))
+
+    def to_omegaconf(self) -> tp.Any:
+        """Returns the config as a nested OmegaConf ``DictConfig`` (see
+        :func:`exca.hydra.to_omegaconf`)."""
+        from exca.hydra.convert import to_omegaconf
+
+        return to_omegaconf(self)
 
     @classmethod
     def from_model(
