@@ -127,7 +127,7 @@ def test_missing_values_abort_naming_every_key() -> None:
         assert "seed: mandatory value is missing (???)" in msg
         assert "optim.lr: mandatory value is missing (???)" in msg
         assert "l[1]: mandatory value is missing (???)" in msg
-    with pytest.raises(ConfigError, match="optim.lr"):
+    with pytest.raises(ConfigError, match=r"optim\.lr"):
         ConfDict(dc)
 
 
