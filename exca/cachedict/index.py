@@ -1,0 +1,416 @@
+"""The on-disk index of a CacheDict folder: append-only ``*-info.jsonl`` files.
+
+Layout of a folder (see also :mod:`exca.cachedict.core`)::
+
+    <folder>/<writer>-info.jsonl      one index per writer (process + thread)
+    <folder>/data/<writer>/...        the data files that writer's lines point to
+
+``<writer>`` is ``<host>-<pid>-<thread id>-<random token>``: a writer name is
+never reused by another process, so an index file has exactly one appending
+process, and a partial last line left by a killed process stays last forever.
+
+Each index line is one JSON object (serialized by orjson) ending with ``\\n``:
+
+- an entry: ``{"#key": key, "#type": handler name, "#t": time_ns, ...params}``
+  where the params are what the handler needs to read the value back;
+- a tombstone (deletion): ``{"#key": key, "#type": "#deleted", "#t": time_ns}``;
+- a clear marker: ``{"#key": null, "#type": "#cleared", "#t": time_ns}``
+  (every line older than it is dead).
+
+Order and conflicts: lines are ordered by ``(#t, index file name, line
+number)``, the same total order for every reader whatever order it reads the
+files in; for a key, the greatest entry wins unless a tombstone or clear
+marker is greater. ``#t`` is strictly increasing within a writer.
+
+Atomicity: a writer writes (and flushes to the OS) the data first, then
+appends its index line with one ``write`` of the complete line. Readers only
+consume complete lines (up to the last ``\\n``), silently leave a trailing
+partial line for later, and skip a garbled complete line with a warning naming
+the file and line number.
+
+Incremental reads: a reader remembers, per index file, its size, mtime and the
+byte offset it consumed; a refresh lists the folder once and reads only the new
+tail of files that changed. A file that shrank or vanished triggers a full
+reload.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import shutil
+import socket
+import threading
+import time
+import typing as tp
+import warnings
+from pathlib import Path
+
+import orjson
+
+INFO_SUFFIX = "-info.jsonl"
+DATA_DIR = "data"
+DELETED = "#deleted"
+CLEARED = "#cleared"
+
+SortKey = tuple[int, str, int]  # (#t, index file name, line number)
+
+
+class CacheDictWarning(UserWarning):
+    """Warning about a skipped (garbled) index line or an unreadable index file."""
+
+
+# ---------------------------------------------------------------- naming
+_PROCESS: dict[str, tp.Any] = {}
+_ACTIVE_LOCK = threading.Lock()
+_ACTIVE: dict[str, int] = {}  # writer names currently open in this process -> refcount
+
+
+def _process_token() -> tuple[str, int, str]:
+    """(sanitized host, pid, random token), regenerated after a fork."""
+    pid = os.getpid()
+    if _PROCESS.get("pid") != pid:
+        host = "".join(c if c.isalnum() else "_" for c in socket.gethostname())[:40] or "host"
+        _PROCESS.update(pid=pid, host=host, token=secrets.token_hex(3))
+    return _PROCESS["host"], pid, _PROCESS["token"]
+
+
+def writer_name() -> str:
+    """The name of the current process+thread writer: ``<host>-<pid>-<tid>-<token>``."""
+    host, pid, token = _process_token()
+    return f"{host}-{pid}-{threading.get_native_id()}-{token}"
+
+
+def parse_writer_name(name: str) -> tuple[str, int] | None:
+    """(host, pid) of a writer name, or None if it does not follow the pattern."""
+    parts = name.rsplit("-", 3)
+    if len(parts) != 4 or not parts[1].isdigit():
+        return None
+    return parts[0], int(parts[1])
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def writer_is_finished(name: str) -> bool:
+    """True when no process can still append to this writer's files: it is a
+    writer of this process that is not open, or of a dead process on this host."""
+    parsed = parse_writer_name(name)
+    if parsed is None:
+        return False
+    host, pid = parsed
+    my_host, my_pid, _ = _process_token()
+    if host != my_host:
+        return False
+    if pid == my_pid:
+        with _ACTIVE_LOCK:
+            return name not in _ACTIVE
+    return not _pid_alive(pid)
+
+
+def remove_writer_files(folder: Path, name: str) -> None:
+    """Deletes the index file and the data folder of a (finished) writer."""
+    shutil.rmtree(folder / DATA_DIR / name, ignore_errors=True)
+    try:
+        (folder / f"{name}{INFO_SUFFIX}").unlink()
+    except FileNotFoundError:
+        pass
+
+
+# ---------------------------------------------------------------- writing
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data).cast("B")
+    while view.nbytes:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+class IndexWriter:
+    """Append-only writer of one index file and its data folder.
+
+    One per (CacheDict, thread); several IndexWriter objects of the same
+    process+thread share the same files (all appends go to the end of file).
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.name = writer_name()
+        self.index_name = f"{self.name}{INFO_SUFFIX}"
+        self.data_rel = f"{DATA_DIR}/{self.name}"
+        self._index_fd: int | None = None
+        self._data_fds: dict[str, int] = {}
+        self._data_dir_ok = False
+        self._last_t = 0
+        self._closed = False
+        with _ACTIVE_LOCK:
+            _ACTIVE[self.name] = _ACTIVE.get(self.name, 0) + 1
+
+    def close(self) -> None:
+        """Closes every open file (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        fds = list(self._data_fds.values())
+        if self._index_fd is not None:
+            fds.append(self._index_fd)
+        self._data_fds.clear()
+        self._index_fd = None
+        for fd in fds:
+            os.close(fd)
+        with _ACTIVE_LOCK:
+            if self.name in _ACTIVE:
+                _ACTIVE[self.name] -= 1
+                if _ACTIVE[self.name] <= 0:
+                    del _ACTIVE[self.name]
+
+    def next_t(self) -> int:
+        """A strictly increasing timestamp (ns) for the next line."""
+        t = max(time.time_ns(), self._last_t + 1)
+        self._last_t = t
+        return t
+
+    def data_dir(self) -> Path:
+        """This writer's data folder (created on first use)."""
+        path = self.folder / self.data_rel
+        if not self._data_dir_ok:
+            path.mkdir(parents=True, exist_ok=True)
+            self._data_dir_ok = True
+        return path
+
+    def append_data(self, filename: str, data: bytes | memoryview, align: int = 1) -> int:
+        """Appends data to this writer's shared file ``filename`` and returns its offset."""
+        fd = self._data_fds.get(filename)
+        if fd is None:
+            path = self.data_dir() / filename
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            self._data_fds[filename] = fd
+        end = os.lseek(fd, 0, os.SEEK_END)
+        pad = -end % align
+        if pad:
+            os.write(fd, b"\0" * pad)
+        _write_all(fd, data)
+        return end + pad
+
+    def append_line(self, line: bytes) -> int:
+        """Appends one complete line (with its ``\\n``) in a single write; returns
+        the offset where it starts."""
+        if self._index_fd is None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            path = self.folder / self.index_name
+            self._index_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        start = os.lseek(self._index_fd, 0, os.SEEK_END)
+        n = os.write(self._index_fd, line)
+        if n != len(line):  # extremely unlikely for a small line: finish it
+            _write_all(self._index_fd, memoryview(line)[n:])
+        return start
+
+
+# ---------------------------------------------------------------- reading
+@dataclasses.dataclass
+class Entry:
+    """A live key: where its line is and the handler info to read it."""
+
+    sort: SortKey
+    info: dict[str, tp.Any]  # includes "#type" (and "#key", "#t")
+
+    @property
+    def location(self) -> str:
+        """``<index file>:<line>`` for error messages."""
+        line = "?" if self.sort[2] >= _OWN_LINE else self.sort[2]
+        return f"{self.sort[1]}:{line}"
+
+
+_OWN_LINE = 1 << 62  # line number given to entries written by this object (not re-read yet)
+
+
+@dataclasses.dataclass
+class _FileState:
+    size: int = -1
+    mtime: int = -1
+    consumed: int = 0  # bytes fully parsed (ends right after a \n)
+    lines: int = 0  # complete lines consumed
+
+
+class IndexView:
+    """The merged, incrementally refreshed view of all index files of a folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.entries: dict[str, Entry] = {}
+        self._dead: dict[str, SortKey] = {}
+        self._cleared: SortKey | None = None
+        self._files: dict[str, _FileState] = {}
+        self._warned: set[tuple[str, int]] = set()
+
+    def reset(self) -> None:
+        """Forgets everything (the next refresh reads all files again)."""
+        self.entries.clear()
+        self._dead.clear()
+        self._cleared = None
+        self._files.clear()
+
+    # -- refresh
+    def refresh(self) -> bool:
+        """Reads what changed on disk; returns True if any line was consumed."""
+        try:
+            scan = os.scandir(self.folder)
+        except FileNotFoundError:
+            if self._files:
+                self.reset()
+                return True
+            return False
+        seen: dict[str, os.stat_result] = {}
+        with scan:
+            for item in scan:
+                if item.name.endswith(INFO_SUFFIX):
+                    try:
+                        seen[item.name] = item.stat()
+                    except FileNotFoundError:
+                        continue
+        changed = False
+        if any(name not in seen for name in self._files):
+            self.reset()  # a file vanished (cleared by another process): start over
+            changed = True
+        for name in sorted(seen):
+            st = seen[name]
+            state = self._files.get(name)
+            if state is None:
+                state = self._files[name] = _FileState()
+            if st.st_size == state.size and st.st_mtime_ns == state.mtime:
+                continue
+            if st.st_size < state.consumed:
+                self.reset()
+                return self.refresh() or True
+            state.size, state.mtime = st.st_size, st.st_mtime_ns
+            if st.st_size > state.consumed:
+                changed |= self._read_tail(name, state)
+        return changed
+
+    def _read_tail(self, name: str, state: _FileState) -> bool:
+        path = self.folder / name
+        try:
+            with path.open("rb") as f:
+                f.seek(state.consumed)
+                data = f.read()
+        except FileNotFoundError:
+            return False
+        end = data.rfind(b"\n")
+        if end < 0:
+            return False  # only a partial line so far
+        chunk = data[:end]
+        first_line = state.lines + 1
+        state.consumed += end + 1
+        n_lines = chunk.count(b"\n") + 1
+        state.lines += n_lines
+        try:  # fast path: the whole chunk as one JSON array
+            items = orjson.loads(b"[" + chunk.replace(b"\n", b",") + b"]")
+            if len(items) != n_lines:
+                raise ValueError("line count mismatch")
+        except (orjson.JSONDecodeError, ValueError):
+            items = []
+            for k, line in enumerate(chunk.split(b"\n")):
+                try:
+                    items.append(orjson.loads(line))
+                except orjson.JSONDecodeError as e:
+                    self._warn(name, first_line + k, f"invalid JSON ({e})")
+                    items.append(None)
+        for k, item in enumerate(items):
+            if item is not None:
+                self._apply(name, first_line + k, item)
+        return True
+
+    def _warn(self, name: str, line: int, reason: str) -> None:
+        if (name, line) in self._warned:
+            return
+        self._warned.add((name, line))
+        warnings.warn(
+            f"Skipping garbled line {line} of CacheDict index {self.folder / name}: {reason}",
+            CacheDictWarning,
+            stacklevel=4,
+        )
+
+    def _apply(self, name: str, line: int, item: tp.Any) -> None:
+        if not isinstance(item, dict):
+            self._warn(name, line, "not a JSON object")
+            return
+        key = item.get("#key")
+        typ = item.get("#type")
+        t = item.get("#t")
+        if not isinstance(typ, str) or not isinstance(t, int):
+            self._warn(name, line, "missing '#type' or '#t'")
+            return
+        sort: SortKey = (t, name, line)
+        if typ == CLEARED:
+            self.apply_clear(sort)
+            return
+        if not isinstance(key, str):
+            self._warn(name, line, "missing '#key'")
+            return
+        if typ == DELETED:
+            self.apply_delete(key, sort)
+        else:
+            self.apply_entry(key, sort, item)
+
+    # -- merging (also used for this process's own writes)
+    def apply_entry(self, key: str, sort: SortKey, info: dict[str, tp.Any]) -> bool:
+        """Records an entry line; returns True if it is now the live value of key."""
+        if self._cleared is not None and sort < self._cleared:
+            return False
+        dead = self._dead.get(key)
+        if dead is not None and sort < dead:
+            return False
+        current = self.entries.get(key)
+        if current is not None and sort < current.sort:
+            return False
+        if current is not None and current.sort[:2] == sort[:2]:
+            return False  # the same line, read again (own write, then re-read)
+        self.entries[key] = Entry(sort, info)
+        return True
+
+    def apply_delete(self, key: str, sort: SortKey) -> None:
+        """Records a tombstone line."""
+        if self._cleared is not None and sort < self._cleared:
+            return
+        dead = self._dead.get(key)
+        if dead is None or dead < sort:
+            self._dead[key] = sort
+        current = self.entries.get(key)
+        if current is not None and current.sort < sort:
+            del self.entries[key]
+
+    def apply_clear(self, sort: SortKey) -> None:
+        """Records a clear marker."""
+        if self._cleared is not None and sort < self._cleared:
+            return
+        self._cleared = sort
+        self.entries = {k: e for k, e in self.entries.items() if e.sort > sort}
+        self._dead = {k: s for k, s in self._dead.items() if s > sort}
+
+    def mark_consumed(self, name: str, start: int, length: int, mtime: int | None = None) -> int:
+        """Called after this process appended ``length`` bytes at ``start`` of index
+        ``name``: if nothing else was appended in between, advance the consumed offset
+        (no need to re-read our own line). Returns the line number, or a large
+        placeholder if unknown."""
+        state = self._files.get(name)
+        if state is None:
+            if start != 0:
+                return _OWN_LINE
+            state = self._files[name] = _FileState(size=0, mtime=-1)
+        if state.consumed != start or state.size != start:
+            return _OWN_LINE
+        state.consumed = state.size = start + length
+        state.lines += 1
+        return state.lines
+
+    @property
+    def file_names(self) -> list[str]:
+        """Index file names known to this view."""
+        return list(self._files)
