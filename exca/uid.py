@@ -126,8 +126,10 @@ _V2_FORBIDDEN = re.compile(r"[^a-zA-Z0-9{}\[\]\-=,.]")
 _V3_FORBIDDEN = re.compile(r"[^a-zA-Z0-9{}\-=,_.()]")
 _V2_SAFE = re.compile(r"[a-zA-Z0-9{}\[\]\-=,.]*")
 _V3_SAFE = re.compile(r"[a-zA-Z0-9{}\-=,_.()]*")
-_CLEAN_CACHE: dict[tuple[int, str], str] = {}
-_CLEAN_CACHE_MAX = 4096
+_CACHE_MAX = 4096
+# keys and short strings repeat a lot across calls: memoize their cleaning, per version
+_CLEANED2: dict[str, str] = {}
+_CLEANED3: dict[str, str] = {}
 
 
 def _clean(text: str, version: int) -> str:
@@ -141,17 +143,25 @@ def _clean(text: str, version: int) -> str:
     return _V3_FORBIDDEN.sub("", text.translate(_SEPARATORS))
 
 
-def _clean_key(key: str, version: int) -> str:
-    # keys repeat a lot across calls: memoize their cleaning
-    ck = (version, key)
-    out = _CLEAN_CACHE.get(ck)
+def _clean2(text: str) -> str:
+    out = _CLEANED2.get(text)
     if out is None:
-        if type(key) is not str:
-            raise TypeError(f"uid keys must be str, got {key!r} ({type(key).__name__})")
-        out = _clean(key, version)
-        if len(_CLEAN_CACHE) >= _CLEAN_CACHE_MAX:
-            _CLEAN_CACHE.clear()
-        _CLEAN_CACHE[ck] = out
+        out = _clean(text, 2)
+        if len(text) < 100:
+            if len(_CLEANED2) >= _CACHE_MAX:
+                _CLEANED2.clear()
+            _CLEANED2[text] = out
+    return out
+
+
+def _clean3(text: str) -> str:
+    out = _CLEANED3.get(text)
+    if out is None:
+        out = _clean(text, 3)
+        if len(text) < 100:
+            if len(_CLEANED3) >= _CACHE_MAX:
+                _CLEANED3.clear()
+            _CLEANED3[text] = out
     return out
 
 
@@ -272,17 +282,22 @@ def _bypass(value: tp.Any) -> str:
 
 def _parts2(value: tp.Any, merge: bool = True) -> tuple[str, str]:
     """(string, hash) of a value, version 2 (string already cleaned and cut)."""
-    cat = _category(value)
+    cat = _CATEGORIES.get(type(value))
+    if cat is None:
+        cat = _category(value)
     if cat == _STR:
-        return _cut2(_clean(value, 2)), value
+        if value[:1] == "=" and is_op_token(value):
+            raise UnresolvedConfigError(value)
+        s = _clean2(value)
+        return (s if len(s) <= _V2_MAX else _cut2(s)), value
     if cat == _INT:
-        s = str(value) if type(value) is not bool else ("True" if value else "False")
-        return _cut2(s), s
+        s = str(value)
+        return (s if len(s) <= _V2_MAX else _cut2(s)), s
     if cat == _FLOAT:
         if value.is_integer():
             s = str(int(value))
             return _cut2(s), s
-        return _clean(_number_string(value), 2), _number_hash(value)
+        return _clean2(_number_string(value)), _number_hash(value)
     if cat == _NONE:
         return "None", "None"
     if cat in (_DICT, _ODICT):
@@ -293,7 +308,7 @@ def _parts2(value: tp.Any, merge: bool = True) -> tuple[str, str]:
     if cat == _SET:
         return _seq2(_sorted_set(value, _parts2), merge)
     if cat == _NUMBER:
-        return _clean(_number_string(value), 2), _number_hash(value)
+        return _clean2(_number_string(value)), _number_hash(value)
     if cat == _PATH:
         return _parts2(str(value))
     if cat == _TENSOR:
@@ -302,7 +317,7 @@ def _parts2(value: tp.Any, merge: bool = True) -> tuple[str, str]:
         _, h = _array_bytes_md5(value)
         return "data-" + h[:8], h
     s = _bypass(value)
-    return _cut2(_clean(s, 2)), s
+    return _cut2(_clean2(s)), s
 
 
 def _seq2(value: tp.Iterable[tp.Any], merge: bool) -> tuple[str, str]:
@@ -326,7 +341,7 @@ def _dict2(value: tp.Mapping[str, tp.Any], merge: bool) -> tuple[str, str]:
             s, h = _parts2(sub, merge)
         except (UidTypeError, UnresolvedConfigError) as e:
             raise e.prefixed(key) from None
-        strings.append(_clean_key(key, 2) + "=" + s)
+        strings.append(_clean2(key) + "=" + s)
         hashes.append(h)
     return _cut2("{" + ",".join(strings) + "}"), ",".join(hashes)
 
@@ -336,17 +351,22 @@ def _dict2(value: tp.Mapping[str, tp.Any], merge: bool) -> tuple[str, str]:
 
 def _parts3(value: tp.Any, merge: bool = True) -> tuple[str, str]:
     """(string, hash) of a value, version 3 (string already cleaned, cut and bracketed)."""
-    cat = _category(value)
+    cat = _CATEGORIES.get(type(value))
+    if cat is None:
+        cat = _category(value)
     if cat == _STR:
-        return _cut3(_clean(value, 3)), "str:" + value
+        if value[:1] == "=" and is_op_token(value):
+            raise UnresolvedConfigError(value)
+        s = _clean3(value)
+        return (s if len(s) <= _V3_MAX else _cut3(s)), "str:" + value
     if cat == _INT:
-        s = str(value) if type(value) is not bool else ("True" if value else "False")
-        return _cut3(s), "int:" + s
+        s = str(value)
+        return (s if len(s) <= _V3_MAX else _cut3(s)), "int:" + s
     if cat == _FLOAT:
         if value.is_integer():
             s = str(int(value))
             return _cut3(s), "int:" + s
-        return _clean(_number_string(value), 3), "float:" + _number_hash(value)
+        return _clean3(_number_string(value)), "float:" + _number_hash(value)
     if cat == _NONE:
         return "None", "int:None"
     if cat in (_DICT, _ODICT):
@@ -357,7 +377,7 @@ def _parts3(value: tp.Any, merge: bool = True) -> tuple[str, str]:
     if cat == _SET:
         return _seq3(_sorted_set(value, _parts3), merge)
     if cat == _NUMBER:
-        return _clean(_number_string(value), 3), "float:" + _number_hash(value)
+        return _clean3(_number_string(value)), "float:" + _number_hash(value)
     if cat == _PATH:
         return _parts3(str(value))
     if cat == _TENSOR:
@@ -367,7 +387,7 @@ def _parts3(value: tp.Any, merge: bool = True) -> tuple[str, str]:
         h = ",".join(str(d) for d in arr.shape) + "-" + h[:8]
         return "data-" + h, "array:" + h
     s = _bypass(value)
-    return _cut3(_clean(s, 3)), "unknown:" + s
+    return _cut3(_clean3(s)), "unknown:" + s
 
 
 def _seq3(value: tp.Iterable[tp.Any], merge: bool) -> tuple[str, str]:
@@ -392,7 +412,7 @@ def _dict3(value: tp.Mapping[str, tp.Any], merge: bool) -> tuple[str, str]:
         parts.append((key, s, h))
     if not ordered:
         parts.sort(key=_v3_order)
-    string = ",".join([_clean_key(k, 3) + "=" + s for k, s, _ in parts])
+    string = ",".join([_clean3(k) + "=" + s for k, s, _ in parts])
     hashed = ",".join([k + "=" + h for k, _, h in parts])
     return "{" + _cut3(string) + "}", "dict:{" + hashed + "}"
 
@@ -423,25 +443,36 @@ def _is_mergeable(value: tp.Any) -> bool:
 def _simplified_items(value: tp.Mapping[str, tp.Any], merge: bool) -> list[tuple[str, tp.Any]]:
     """Items of a mapping, with single-key sub-dicts merged into dotted keys (step 1)."""
     items: list[tuple[str, tp.Any]] = []
+    append = items.append
+    get = _CATEGORIES.get
     for key, sub in value.items():
-        if is_op_token(key):
-            raise UnresolvedConfigError(key)
         if type(key) is not str:
-            raise TypeError(f"uid keys must be str, got {key!r} ({type(key).__name__})")
-        while merge and _is_mergeable(sub):
-            subkey, subval = next(iter(sub.items()))
-            if is_op_token(subkey):
-                raise UnresolvedConfigError(subkey, (key,))
-            if type(subkey) is not str:
-                raise TypeError(
-                    f"uid keys must be str, got {subkey!r} ({type(subkey).__name__}) at key {key!r}"
-                )
-            key = key + "." + subkey
-            sub = subval
-        if is_op_token(sub):
-            raise UnresolvedConfigError(sub, (key,))
-        items.append((key, sub))
+            _check_key(key, ())
+        elif key[:1] == "=" and is_op_token(key):
+            raise UnresolvedConfigError(key)
+        if merge:
+            cat = get(type(sub))
+            if cat is None:
+                cat = _category(sub)
+            while cat == _DICT and len(sub) == 1:
+                ((subkey, subval),) = sub.items()
+                if type(subkey) is not str:
+                    _check_key(subkey, (key,))
+                elif subkey[:1] == "=" and is_op_token(subkey):
+                    raise UnresolvedConfigError(subkey, (key,))
+                key = key + "." + subkey
+                sub = subval
+                cat = get(type(sub))
+                if cat is None:
+                    cat = _category(sub)
+        append((key, sub))
     return items
+
+
+def _check_key(key: tp.Any, path: tuple[str, ...]) -> None:
+    if not isinstance(key, str):
+        where = f" at key {'.'.join(path)!r}" if path else ""
+        raise TypeError(f"uid keys must be str, got {key!r} ({type(key).__name__}){where}")
 
 
 def simplify(data: tp.Any) -> tp.Any:
@@ -465,7 +496,7 @@ def simplify(data: tp.Any) -> tp.Any:
 
 
 def _check_version(version: tp.Any) -> int:
-    if version not in SUPPORTED_VERSIONS or type(version) is not int:
+    if type(version) is not int or version not in SUPPORTED_VERSIONS:
         raise ValueError(
             f"Unsupported uid version {version!r}, expected one of {SUPPORTED_VERSIONS}"
         )
@@ -478,9 +509,14 @@ def uid_parts(value: tp.Any, version: int = DEFAULT_VERSION) -> tuple[str, str]:
     Raises :class:`UidTypeError` (a ``TypeError``) naming the type and key path of an
     unsupported value.
     """
-    if _check_version(version) == 2:
+    if version == 2 and type(version) is int:
         return _parts2(value)
-    return _parts3(value)
+    if _check_version(version) == 3:
+        return _parts3(value)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+_BRACKETED = frozenset([_DICT, _ODICT, _SEQ, _SET])
 
 
 def to_uid(data: tp.Any, version: int = DEFAULT_VERSION) -> str:
@@ -491,7 +527,7 @@ def to_uid(data: tp.Any, version: int = DEFAULT_VERSION) -> str:
     'training.optim.lr=0.01-346ce994'
     """
     string, hashed = uid_parts(data, version)
-    if _category(data) in (_DICT, _ODICT, _SEQ, _SET):
+    if _category(data) in _BRACKETED:
         string = string[1:-1]  # strip the outer brackets
     if not string:
         return ""
