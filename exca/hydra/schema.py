@@ -67,6 +67,8 @@ class _Built:
 
 
 _CACHE: dict[tuple[type, bool], _Built] = {}
+# _target_ -> model, so that to_model finds models which cannot be imported (__main__, locals)
+REGISTERED: dict[str, type[pydantic.BaseModel]] = {}
 _IN_PROGRESS: set[tuple[type, bool]] = set()
 
 
@@ -330,6 +332,16 @@ def _build_uncached(Model: type[pydantic.BaseModel], groups: bool) -> _Built:
         if not groups and _discriminated(info) is not None:
             reason = "discriminated union of models, checked by pydantic (register() makes it a config group)"
             conv = _any(info.annotation, reason)
+        elif (
+            not _is_model(info.annotation)
+            and _sub_model(info.annotation) is not None
+            and not info.is_required()
+            and info.get_default(call_default_factory=True) is None
+        ):
+            # OmegaConf 2.3 cannot merge a value into a None structured node (so the
+            # override ``workdir={a:1}`` would fail): untyped, but settable
+            reason = "optional sub-model defaulting to None, checked by pydantic"
+            conv = _any(info.annotation, reason)
         else:
             conv = _convert(info.annotation, f"{owner}_{name}", groups)
         type_: tp.Any = conv.type_
@@ -566,6 +578,7 @@ def register(
     extra = [("_target_", str, dataclasses.field(default=target))]
     node = _with_defaults(built, Model, extra, f"{built.cls.__name__}Config")
     ConfigStore.instance().store(name=name, node=node, group=group, package=package)
+    REGISTERED[target] = Model
     created: dict[str, list[str]] = {}
     _store_groups(Model, built, group or "", created)
     return Registration(name, group, node, created, tuple(built.report))

@@ -30,6 +30,11 @@ def _strip_hydra_keys(value: tp.Any) -> tp.Any:
 def _locate(path: str) -> type[pydantic.BaseModel]:
     from hydra.utils import get_class
 
+    from .schema import REGISTERED
+
+    if path in REGISTERED:
+        return REGISTERED[path]
+
     try:
         cls = get_class(path)
     except Exception as e:
