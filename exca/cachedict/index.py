@@ -400,10 +400,8 @@ class IndexView:
         (no need to re-read our own line). Returns the line number, or a large
         placeholder if unknown."""
         state = self._files.get(name)
-        if state is None:
-            if start != 0:
-                return _OWN_LINE
-            state = self._files[name] = _FileState(size=0, mtime=-1)
+        if state is None:  # track the file (to notice if it vanishes), read it later
+            state = self._files[name] = _FileState(size=0 if start == 0 else -1)
         if state.consumed != start or state.size != start:
             return _OWN_LINE
         state.consumed = state.size = start + length
