@@ -37,7 +37,7 @@ class InfraLike(pydantic.BaseModel):
     slurm_partition: str | None = None
     slurm_additional_parameters: dict[str, int | str | float | bool] | None = None
     slurm_setup: list[str] | None = None
-    workdir: None | WorkDirLike = None
+    workdir: None | WorkDirLike = None  # noqa: RUF036  (as in the infras)
     keep_in_ram: bool = False
 
 
@@ -97,9 +97,17 @@ ALL_MODELS = [WorkDirLike, InfraLike, Sgd, Adam, Net, Train, Odd]
 
 @pytest.fixture(autouse=True)
 def _clear_hydra() -> tp.Iterator[None]:
+    """Fresh Hydra state; what a test stored in the ConfigStore is removed afterwards."""
+    store = ConfigStore.instance()
+    before = {k: dict(v) if isinstance(v, dict) else v for k, v in store.repo.items()}
     GlobalHydra.instance().clear()
     yield
     GlobalHydra.instance().clear()
+    for key in list(store.repo):
+        if key not in before:
+            del store.repo[key]
+        elif isinstance(before[key], dict) and key != "hydra":
+            store.repo[key] = before[key]
 
 
 def _compose(name: str, overrides: tp.Sequence[str] = ()) -> tp.Any:
