@@ -283,7 +283,7 @@ def _export_model(
             )
         raw = values[name]
         check_default = exclude_defaults and not field.required and name not in keep
-        if check_default and _equal(raw, _raw_default(field)):
+        if check_default and _raw_equal(raw, _raw_default(field)):
             continue  # equal to the default (fast path, and the rule when uid=False)
         value = _export_value(raw, uid, exclude_defaults, field.discriminators, fpath)
         # for the uid: what matters is the exported value (eg: a sub-model differing from
@@ -417,3 +417,27 @@ def _equal(a: tp.Any, b: tp.Any) -> bool:
         return bool(a == b)
     except Exception:
         return False
+
+
+def _raw_equal(a: tp.Any, b: tp.Any) -> bool:
+    """Equality of field values, comparing models through their fields only (never their
+    private attributes, which may hold references back to the owner), safe with arrays."""
+    if a is b:
+        return True
+    ta = type(a)
+    if ta is not type(b):
+        if ta in _PRIMITIVES and type(b) in _PRIMITIVES:
+            return _equal(a, b)
+        return False
+    if ta in _PRIMITIVES:
+        return bool(a == b)
+    if isinstance(a, pydantic.BaseModel):
+        da, db = a.__dict__, b.__dict__
+        if da.keys() != db.keys() or (a.__pydantic_extra__ or {}) != (b.__pydantic_extra__ or {}):
+            return False
+        return all(_raw_equal(v, db[k]) for k, v in da.items())
+    if ta is list or ta is tuple:
+        return len(a) == len(b) and all(_raw_equal(x, y) for x, y in zip(a, b))
+    if ta is dict:
+        return a.keys() == b.keys() and all(_raw_equal(v, b[k]) for k, v in a.items())
+    return _equal(a, b)
