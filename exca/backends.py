@@ -1,0 +1,341 @@
+"""Where work runs.
+
+A *backend* turns "call this function with these arguments" into a *job*: an
+object with ``result()``, ``done()``, ``exception()``, ``wait()``, ``cancel()``
+and ``job_id``. Each cluster kind is one class registered by name in
+:data:`BACKENDS`; the infras only ever talk to :func:`get_backend`.
+
+- ``None``: in process, run right away (:class:`InlineBackend`).
+- ``"threadpool"`` / ``"processpool"``: :mod:`concurrent.futures` pools.
+- ``"local"``, ``"debug"``, ``"slurm"``, ``"auto"``: submitit executors.
+
+submitit is imported only when a submitit backend is used.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import contextvars
+import dataclasses
+import getpass
+import logging
+import os
+import traceback
+import typing as tp
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+_IN_JOB = contextvars.ContextVar("exca_in_job", default=False)
+
+
+def in_job() -> bool:
+    """True inside a job started by an exca backend (nested infras then run in that job)."""
+    return _IN_JOB.get()
+
+
+class Job(tp.Protocol):
+    """What every backend returns (a subset of submitit's Job interface)."""
+
+    @property
+    def job_id(self) -> str: ...
+
+    def result(self) -> tp.Any: ...
+
+    def done(self) -> bool: ...
+
+    def exception(self) -> BaseException | None: ...
+
+    def wait(self) -> None: ...
+
+    def cancel(self) -> None: ...
+
+
+class JobError(RuntimeError):
+    """A job failed; the message holds the job's own traceback."""
+
+
+class LocalJob:
+    """A job computed in the current process, right away, with submitit's Job interface.
+
+    The exception (if any) is kept and re-raised by :meth:`result`, with the
+    original traceback text attached.
+    """
+
+    def __init__(self, func: tp.Callable[..., tp.Any], *args: tp.Any, **kwargs: tp.Any) -> None:
+        self.job_id = f"local-{os.getpid()}-{id(self)}"
+        self._result: tp.Any = None
+        self._exception: BaseException | None = None
+        self._traceback = ""
+        try:
+            self._result = func(*args, **kwargs)
+        except Exception as e:  # kept and re-raised by result()
+            self._exception = e
+            self._traceback = traceback.format_exc()
+
+    def done(self) -> bool:
+        """Always True: the computation ran at creation."""
+        return True
+
+    def wait(self) -> None:
+        """Nothing to wait for."""
+
+    def cancel(self) -> None:
+        """Nothing to cancel."""
+
+    def exception(self) -> BaseException | None:
+        """The exception raised by the computation, if any."""
+        return self._exception
+
+    def result(self) -> tp.Any:
+        """The computed value, or re-raises the computation's exception."""
+        if self._exception is not None:
+            raise self._exception
+        return self._result
+
+    def results(self) -> list[tp.Any]:
+        """submitit-compatible: a list with the single result."""
+        return [self.result()]
+
+    @property
+    def state(self) -> str:
+        return "FAILED" if self._exception is not None else "COMPLETED"
+
+
+class FutureJob:
+    """A :class:`concurrent.futures.Future` seen through the Job interface."""
+
+    def __init__(self, future: concurrent.futures.Future[tp.Any], job_id: str) -> None:
+        self._future = future
+        self.job_id = job_id
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def wait(self) -> None:
+        concurrent.futures.wait([self._future])
+
+    def cancel(self) -> None:
+        self._future.cancel()
+
+    def exception(self) -> BaseException | None:
+        return self._future.exception()
+
+    def result(self) -> tp.Any:
+        return self._future.result()
+
+    def results(self) -> list[tp.Any]:
+        return [self.result()]
+
+    @property
+    def state(self) -> str:
+        if not self._future.done():
+            return "RUNNING"
+        return "FAILED" if self._future.exception() is not None else "COMPLETED"
+
+
+@dataclasses.dataclass
+class Resources:
+    """Execution parameters shared by every backend (the infra's execution fields)."""
+
+    folder: Path | None = None  # logs / submission folder (submitit backends)
+    job_name: str | None = None
+    timeout_min: int | None = None
+    nodes: int | None = 1
+    tasks_per_node: int | None = 1
+    cpus_per_task: int | None = None
+    gpus_per_node: int | None = None
+    mem_gb: float | None = None
+    max_pickle_size_gb: float | None = None
+    slurm_constraint: str | None = None
+    slurm_partition: str | None = None
+    slurm_account: str | None = None
+    slurm_qos: str | None = None
+    slurm_use_srun: bool = False
+    slurm_additional_parameters: dict[str, tp.Any] | None = None
+    slurm_setup: list[str] | None = None
+    conda_env: Path | str | None = None
+    max_workers: int | None = None  # pools / array parallelism
+
+
+def _run_in_job(func: tp.Callable[..., tp.Any], *args: tp.Any, **kwargs: tp.Any) -> tp.Any:
+    """Entry point of every job: marks the call as running inside a job."""
+    token = _IN_JOB.set(True)
+    try:
+        return func(*args, **kwargs)
+    finally:
+        _IN_JOB.reset(token)
+
+
+class Backend:
+    """Runs calls somewhere. Subclasses implement :meth:`submit_many`."""
+
+    name: tp.ClassVar[str | None] = None
+    #: True when the call runs in another process (the function and its
+    #: arguments must then be picklable).
+    remote: tp.ClassVar[bool] = False
+
+    def __init__(self, resources: Resources) -> None:
+        self.resources = resources
+
+    def submit(self, func: tp.Callable[..., tp.Any], *args: tp.Any) -> Job:
+        """Runs ``func(*args)`` as one job."""
+        return self.submit_many(func, [args])[0]
+
+    def submit_many(
+        self, func: tp.Callable[..., tp.Any], args_list: tp.Sequence[tuple[tp.Any, ...]]
+    ) -> list[Job]:
+        """Runs ``func(*args)`` for each args tuple (as a job array when supported)."""
+        raise NotImplementedError
+
+
+BACKENDS: dict[str | None, type[Backend]] = {}
+
+
+def register_backend(*names: str | None) -> tp.Callable[[type[Backend]], type[Backend]]:
+    """Class decorator registering a backend under one or more cluster names."""
+
+    def deco(cls: type[Backend]) -> type[Backend]:
+        for name in names:
+            BACKENDS[name] = cls
+        return cls
+
+    return deco
+
+
+def get_backend(cluster: str | None, resources: Resources) -> Backend:
+    """The backend for ``cluster`` (a registered name), configured with ``resources``."""
+    try:
+        cls = BACKENDS[cluster]
+    except KeyError:
+        known = ", ".join(repr(k) for k in BACKENDS)
+        raise ValueError(f"Unknown cluster {cluster!r}; known clusters are: {known}") from None
+    backend = cls(resources)
+    if cluster is not None and hasattr(backend, "cluster"):
+        backend.cluster = cluster
+    return backend
+
+
+@register_backend(None)
+class InlineBackend(Backend):
+    """Runs each call right away in the current process."""
+
+    def submit_many(
+        self, func: tp.Callable[..., tp.Any], args_list: tp.Sequence[tuple[tp.Any, ...]]
+    ) -> list[Job]:
+        return [LocalJob(func, *args) for args in args_list]
+
+
+@register_backend("threadpool")
+class ThreadPoolBackend(Backend):
+    """Runs calls in a thread pool of the current process."""
+
+    name = "threadpool"
+
+    def _pool(self) -> concurrent.futures.Executor:
+        return concurrent.futures.ThreadPoolExecutor(max_workers=self.resources.max_workers)
+
+    def submit_many(
+        self, func: tp.Callable[..., tp.Any], args_list: tp.Sequence[tuple[tp.Any, ...]]
+    ) -> list[Job]:
+        with self._pool() as pool:
+            futures = [pool.submit(_run_in_job, func, *args) for args in args_list]
+        return [FutureJob(f, f"{self.name}-{k}") for k, f in enumerate(futures)]
+
+
+@register_backend("processpool")
+class ProcessPoolBackend(ThreadPoolBackend):
+    """Runs calls in a pool of local processes (arguments are pickled)."""
+
+    name = "processpool"
+    remote = True
+
+    def _pool(self) -> concurrent.futures.Executor:
+        import multiprocessing
+
+        workers = self.resources.max_workers or os.cpu_count() or 1
+        # forkserver/spawn keep the parent's threads out of the children
+        ctx = multiprocessing.get_context("spawn")
+        return concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+
+
+@register_backend("local", "debug", "slurm", "auto")
+class SubmititBackend(Backend):
+    """submitit executors: local processes, debug (in process), Slurm, or auto-detected."""
+
+    name = "submitit"
+    remote = True
+    cluster: str = "auto"
+
+    def executor(self) -> tp.Any:
+        """A configured ``submitit.AutoExecutor``."""
+        import submitit
+
+        res = self.resources
+        if res.folder is None:
+            raise ValueError(f"cluster={self.cluster!r} needs a folder for its logs and jobs")
+        cluster = None if self.cluster == "auto" else self.cluster
+        kwargs: dict[str, tp.Any] = {}
+        if res.max_pickle_size_gb is not None:
+            kwargs["slurm_max_pickle_size_gb"] = res.max_pickle_size_gb
+        if res.conda_env is not None:
+            python = str(Path(res.conda_env) / "bin" / "python")
+            kwargs["slurm_python"] = python
+            kwargs["local_python"] = python
+        executor = submitit.AutoExecutor(folder=res.folder, cluster=cluster, **kwargs)
+        params: dict[str, tp.Any] = {}
+        generic = ["timeout_min", "nodes", "tasks_per_node", "cpus_per_task"]
+        generic += ["gpus_per_node", "mem_gb"]
+        for name in generic:
+            value = getattr(res, name)
+            if value is not None:
+                params[name] = value
+        if res.job_name is not None:
+            params["name"] = res.job_name
+        if executor.cluster == "slurm":
+            for name in ["constraint", "partition", "account", "qos", "setup"]:
+                value = getattr(res, "slurm_" + name)
+                if value is not None:
+                    params["slurm_" + name] = value
+            if res.slurm_use_srun:
+                params["slurm_use_srun"] = True
+            if res.slurm_additional_parameters:
+                params["slurm_additional_parameters"] = dict(res.slurm_additional_parameters)
+            if res.max_workers is not None:
+                params["slurm_array_parallelism"] = res.max_workers
+        executor.update_parameters(**params)
+        return executor
+
+    def submit_many(
+        self, func: tp.Callable[..., tp.Any], args_list: tp.Sequence[tuple[tp.Any, ...]]
+    ) -> list[Job]:
+        if not args_list:
+            return []
+        executor = self.executor()
+        if executor.cluster == "debug":  # no array support: one by one
+            return [executor.submit(_run_in_job, func, *args) for args in args_list]
+        with executor.batch():
+            jobs = [executor.submit(_run_in_job, func, *args) for args in args_list]
+        return jobs
+
+
+def default_logs(folder: Path | str | None, logs: Path | str) -> Path | None:
+    """Expands ``{folder}`` and ``{user}`` in a logs path template."""
+    text = str(logs)
+    if "{folder}" in text:
+        if folder is None:
+            return None
+        text = text.replace("{folder}", str(folder))
+    text = text.replace("{user}", getpass.getuser())
+    return Path(text)
+
+
+@contextlib.contextmanager
+def as_job() -> tp.Iterator[None]:
+    """Marks the current context as running inside a job."""
+    token = _IN_JOB.set(True)
+    try:
+        yield
+    finally:
+        _IN_JOB.reset(token)

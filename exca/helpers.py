@@ -1,0 +1,237 @@
+"""Conveniences built on the infras.
+
+- :func:`to_config_model` / :func:`to_config`: a config model built from a
+  function's signature, whose ``build()`` calls the function through a
+  TaskInfra (so its result is cached).
+- :func:`with_infra`: decorate a plain function so calls go through a TaskInfra.
+- :func:`validate_kwargs`: check keyword arguments against a signature.
+- :class:`DiscriminatedModel`: sub-configs selected by a type key, no boilerplate.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import typing as tp
+
+import pydantic
+
+from .task import TaskInfra
+
+X = tp.TypeVar("X", covariant=True)
+
+
+class FuncConfigProtocol(tp.Protocol[X]):
+    """What :func:`to_config` returns: a validated config whose build() calls the function."""
+
+    infra: TaskInfra
+
+    def build(self) -> X: ...
+
+
+class FuncConfig(pydantic.BaseModel):
+    """Base class of the models created by :func:`to_config_model`."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    _func: tp.ClassVar[tp.Callable[..., tp.Any]]
+
+    def _call(self) -> tp.Any:
+        names = [n for n in type(self).model_fields if n != "infra"]
+        return type(self)._func(**{name: getattr(self, name) for name in names})
+
+
+_MODELS: dict[tp.Callable[..., tp.Any], type[FuncConfig]] = {}
+
+
+def _signature_fields(func: tp.Callable[..., tp.Any]) -> dict[str, tp.Any]:
+    fields: dict[str, tp.Any] = {}
+    hints = tp.get_type_hints(func)
+    for name, param in inspect.signature(func).parameters.items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise TypeError(f"{func.__qualname__}: *args/**kwargs cannot become config fields")
+        if name == "infra":
+            raise ValueError(f"{func.__qualname__}: a parameter named 'infra' is reserved")
+        annotation = hints.get(name, tp.Any)
+        default = ... if param.default is param.empty else param.default
+        fields[name] = (annotation, default)
+    return fields
+
+
+def to_config_model(func: tp.Callable[..., X]) -> type[FuncConfigProtocol[X]]:
+    """A pydantic model with one field per parameter of ``func`` plus an ``infra``.
+
+    Its ``build()`` calls ``func`` with the fields' values, cached by the infra.
+    """
+    if func in _MODELS:
+        return tp.cast(type[FuncConfigProtocol[X]], _MODELS[func])
+    fields = _signature_fields(func)
+    infra = TaskInfra(version="1")
+
+    def build(self: FuncConfig) -> tp.Any:
+        return self._call()
+
+    namespace: dict[str, tp.Any] = {
+        "__module__": func.__module__,
+        "__qualname__": f"{func.__name__}_FuncConfig",
+        "__annotations__": {"infra": TaskInfra, **{k: v[0] for k, v in fields.items()}},
+        "infra": infra,
+        "_func": staticmethod(func),
+    }
+    for name, (_, default) in fields.items():
+        if default is not ...:
+            namespace[name] = default
+    namespace["build"] = infra.apply(build)
+    metaclass: tp.Any = type(FuncConfig)
+    model = metaclass(f"{func.__name__}_FuncConfig", (FuncConfig,), namespace)
+    _MODELS[func] = model
+    return tp.cast(type[FuncConfigProtocol[X]], model)
+
+
+def to_config(func: tp.Callable[..., X], **kwargs: tp.Any) -> FuncConfigProtocol[X]:
+    """A validated config of ``func`` with the given arguments (and ``infra=...``)."""
+    return to_config_model(func)(**kwargs)
+
+
+def validate_kwargs(func: tp.Callable[..., tp.Any], kwargs: dict[str, tp.Any]) -> None:
+    """Raises a clear error if ``kwargs`` miss, add, or mistype a parameter of ``func``."""
+    fields = _signature_fields(func)
+    missing = {n for n, (_, d) in fields.items() if d is ... and n not in kwargs}
+    if missing:
+        raise ValueError(f"Missing parameter(s) for {func.__qualname__}: {sorted(missing)}")
+    extra = set(kwargs) - set(fields)
+    if extra:
+        raise ValueError(
+            f"Extra parameter(s) for {func.__qualname__}: {sorted(extra)} "
+            f"(available: {sorted(set(fields) - set(kwargs))})"
+        )
+    for name, value in kwargs.items():
+        annotation = fields[name][0]
+        try:
+            pydantic.TypeAdapter(annotation).validate_python(value, strict=False)
+        except pydantic.ValidationError as e:
+            raise TypeError(
+                f"Wrong type {type(value).__name__} for {name!r} of {func.__qualname__} "
+                f"(expected {annotation}): {e.errors()[0]['msg']}"
+            ) from None
+
+
+class FunctionWithInfra(tp.Generic[X]):
+    """A function whose calls go through a TaskInfra (keyword arguments only)."""
+
+    def __init__(self, func: tp.Callable[..., X], infra: TaskInfra | dict[str, tp.Any]) -> None:
+        self.func = func
+        self.infra = infra if isinstance(infra, dict) else infra.model_dump(exclude_unset=True)
+        functools.update_wrapper(self, func)
+
+    def config(self, **kwargs: tp.Any) -> FuncConfigProtocol[X]:
+        """The config object for these arguments."""
+        return to_config(self.func, infra=self.infra, **kwargs)
+
+    def __call__(self, *args: tp.Any, **kwargs: tp.Any) -> X:
+        if args:
+            raise TypeError(
+                f"{self.func.__qualname__} goes through exca.helpers.with_infra: pass its "
+                f"arguments by keyword (got positional {args!r})"
+            )
+        return self.config(**kwargs).build()
+
+
+def with_infra(**infra_kwargs: tp.Any) -> tp.Callable[[tp.Callable[..., X]], FunctionWithInfra[X]]:
+    """Decorator: calls of the function are cached/run by a TaskInfra with these fields.
+
+    ::
+
+        @with_infra(folder="/cache")
+        def prepare(n: int) -> list[int]: ...
+
+        prepare(n=3)  # computed once, then read from /cache
+    """
+    TaskInfra(**infra_kwargs)  # validates early
+
+    def deco(func: tp.Callable[..., X]) -> FunctionWithInfra[X]:
+        return FunctionWithInfra(func, dict(infra_kwargs))
+
+    return deco
+
+
+class DiscriminatedModel(pydantic.BaseModel):
+    """Sub-configs selected by a type key, preserved through (de)serialization.
+
+    ::
+
+        class Optim(DiscriminatedModel, discriminator_key="name"): ...
+        class Adam(Optim):
+            lr: float = 1e-3
+
+        class Train(pydantic.BaseModel):
+            optim: Optim
+
+        Train(optim={"name": "Adam", "lr": 0.1}).optim  # an Adam instance
+
+    The key (default ``"type"``) holds the class name; it is a required field,
+    so it is always part of the uid.
+    """
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+    _discriminator_key: tp.ClassVar[str] = "type"
+    _registry: tp.ClassVar[dict[str, type[DiscriminatedModel]]]
+
+    def __init_subclass__(cls, discriminator_key: str | None = None, **kwargs: tp.Any) -> None:
+        if discriminator_key is not None:
+            cls._discriminator_key = discriminator_key
+            cls._registry = {}
+        elif "_registry" not in DiscriminatedModel.__dict__ and not hasattr(cls, "_registry"):
+            cls._registry = {}
+        key = cls._discriminator_key
+        annotations = inspect.get_annotations(cls)
+        if key not in annotations:
+            cls.__annotations__ = {**annotations, key: str}
+        super().__init_subclass__(**kwargs)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: tp.Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        registry = cls._get_registry()
+        name = cls.__name__
+        if name in registry and registry[name] is not cls:
+            other = registry[name]
+            raise TypeError(
+                f"Two DiscriminatedModel subclasses named {name!r}: "
+                f"{other.__module__}.{other.__qualname__} and {cls.__module__}.{cls.__qualname__}"
+            )
+        registry[name] = cls
+
+    @classmethod
+    def _get_registry(cls) -> dict[str, type[DiscriminatedModel]]:
+        for base in cls.__mro__:
+            if "_registry" in base.__dict__:
+                return tp.cast(dict[str, type[DiscriminatedModel]], base.__dict__["_registry"])
+        DiscriminatedModel._registry = {}
+        return DiscriminatedModel._registry
+
+    @pydantic.model_validator(mode="wrap")
+    @classmethod
+    def _dispatch(cls, data: tp.Any, handler: pydantic.ValidatorFunctionWrapHandler) -> tp.Any:
+        if not isinstance(data, dict):
+            return handler(data)
+        key = cls._discriminator_key
+        name = data.get(key, cls.__name__)
+        if name == cls.__name__:
+            return handler({**data, key: name})
+        sub = cls._get_registry().get(name)
+        if sub is None or not issubclass(sub, cls):
+            options = sorted(n for n, c in cls._get_registry().items() if issubclass(c, cls))
+            raise ValueError(f"{key}={name!r} is not a subclass of {cls.__name__}: {options}")
+        return sub.model_validate(data)
+
+    def __new__(cls, *args: tp.Any, **data: tp.Any) -> tp.Any:
+        name = data.get(cls._discriminator_key)
+        if name is not None and name != cls.__name__:
+            sub = cls._get_registry().get(name)
+            if sub is not None and issubclass(sub, cls):
+                return super().__new__(sub)
+        return super().__new__(cls)
+
+    def __init__(self, **data: tp.Any) -> None:
+        data.setdefault(type(self)._discriminator_key, type(self).__name__)
+        super().__init__(**data)

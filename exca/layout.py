@@ -1,0 +1,91 @@
+"""The cache layout: folder and file names, config dumps and their check.
+
+::
+
+    <folder>/<module>.<Class>.<method>,<version>/<uid or "default">/
+        uid.yaml        the config the uid is computed from
+        full-uid.yaml   the same with default values included
+        config.yaml     the full config (re-instantiates the object)
+        job.pkl         the submitted job (TaskInfra), found again by job()/status()
+        *-info.jsonl    CacheDict indexes, and the data files they point to
+"""
+
+from __future__ import annotations
+
+import os
+import typing as tp
+import uuid
+from pathlib import Path
+
+from .confdict import ConfDict
+
+UID = "uid.yaml"
+FULL_UID = "full-uid.yaml"
+CONFIG = "config.yaml"
+JOB = "job.pkl"
+DEFAULT_UID = "default"
+
+
+def method_folder_name(module: str, qualname: str, method: str, version: str) -> str:
+    """``<module>.<Class>.<method>,<version>``."""
+    return f"{module}.{qualname}.{method},{version}"
+
+
+def uid_name(uid: str) -> str:
+    """The folder name of a uid (``default`` when all parameters are defaults)."""
+    return uid if uid else DEFAULT_UID
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Writes a file so that readers see either nothing or the whole content."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(text, encoding="utf8")
+    os.replace(tmp, path)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Binary version of :func:`atomic_write_text`."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+class ConfigMismatchError(RuntimeError):
+    """The config dumped in a uid folder differs from the config of the object using it."""
+
+
+def check_or_write_configs(
+    folder: Path,
+    uid_cfg: ConfDict,
+    full_uid: tp.Callable[[], ConfDict],
+    full: tp.Callable[[], ConfDict],
+    write: bool,
+) -> None:
+    """Checks ``uid.yaml`` in ``folder`` equals ``uid_cfg``; writes the dumps when missing.
+
+    A mismatch means two different configs share one uid folder (a uid collision,
+    or a cache written by a different definition of the class): it raises
+    :class:`ConfigMismatchError` rather than return a result computed for
+    another config.
+    """
+    path = folder / UID
+    text = uid_cfg.to_yaml()
+    try:
+        existing = path.read_text(encoding="utf8")
+    except FileNotFoundError:
+        existing = None
+    if existing is not None:
+        if existing != text and ConfDict.from_yaml(existing).flat() != uid_cfg.flat():
+            raise ConfigMismatchError(
+                f"The cache folder {folder} holds results for another config.\n"
+                f"Dumped in {path}:\n{existing}\nCurrent config:\n{text}\n"
+                "This can be a uid collision or a change of the class definition: use another "
+                "version (infra version='...') or clear this folder."
+            )
+        return
+    if not write:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / FULL_UID, full_uid().to_yaml())
+    atomic_write_text(folder / CONFIG, full().to_yaml())
+    atomic_write_text(path, text)  # last: marks the dumps complete

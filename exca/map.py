@@ -1,0 +1,266 @@
+"""MapInfra: a method over m items -> m cached outputs, computed in n <= m jobs."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import math
+import os
+import sys
+import typing as tp
+
+import pydantic
+
+from .backends import get_backend, in_job
+from .base import BaseInfra
+from .cachedict import CacheDict
+
+logger = logging.getLogger(__name__)
+
+C = tp.TypeVar("C", bound=tp.Callable[..., tp.Any])
+
+
+class MapInfra(BaseInfra):
+    """Caches, item by item, a method mapping a sequence of items to outputs.
+
+    The decorated method takes one sequence of items and yields one output per
+    item, in order. Calling it computes only the items missing from the cache,
+    packed into at most ``max_jobs`` jobs of at least ``min_samples_per_job``
+    items, and returns an iterator over all outputs in input order.
+
+    ``cluster``: None (in process, with a progress bar), ``"threadpool"``,
+    ``"processpool"``, ``"local"``, ``"debug"``, ``"slurm"`` or ``"auto"``.
+    """
+
+    cluster: tp.Literal[None, "auto", "local", "slurm", "debug", "threadpool", "processpool"] = None
+    keep_in_ram: bool = True
+    max_jobs: int | None = 128
+    min_samples_per_job: int = 1
+    forbid_single_item_computation: bool = False
+    mode: tp.Literal["cached", "force", "read-only"] = "cached"
+
+    _cd: tp.Any = None
+    _forced: bool = False
+
+    @pydantic.model_validator(mode="after")
+    def _check_cluster(self) -> MapInfra:
+        if self.cluster not in (None, "threadpool", "processpool") and self.folder is None:
+            raise ValueError(
+                f"MapInfra(cluster={self.cluster!r}) needs a folder: jobs write their outputs "
+                "there (set infra.folder)"
+            )
+        if self.min_samples_per_job < 1:
+            raise ValueError(f"min_samples_per_job must be >= 1, got {self.min_samples_per_job}")
+        if self.max_jobs is not None and self.max_jobs < 1:
+            raise ValueError(f"max_jobs must be >= 1 or None, got {self.max_jobs}")
+        return self
+
+    def _transient_private(self) -> tuple[str, ...]:
+        return ("_cd",)
+
+    # ---- decoration ----
+    def apply(
+        self,
+        *,
+        item_uid: tp.Callable[[tp.Any], str],
+        item_uid_max_length: int | None = 256,
+        exclude_from_cache_uid: tp.Iterable[str]
+        | tp.Callable[[tp.Any], tp.Iterable[str]]
+        | str = (),
+        cache_type: str | None = None,
+    ) -> tp.Callable[[C], C]:
+        """Decorates ``method(self, items: Sequence[X]) -> Iterator[Y]``.
+
+        ``item_uid``: gives the (str) cache key of an item.
+        ``item_uid_max_length``: longer keys are shortened with a hash.
+        ``cache_type``: the CacheDict storage format (chosen by value type if None).
+        """
+        if not callable(item_uid):
+            raise TypeError(f"item_uid must be a callable returning a str, got {item_uid!r}")
+
+        def deco(method: C) -> C:
+            params = list(inspect.signature(method).parameters)
+            if len(params) != 2:
+                raise TypeError(
+                    f"MapInfra.apply decorates a method taking self and one sequence of items, "
+                    f"but {method.__qualname__} takes {params}"
+                )
+            self._record(
+                method,
+                exclude_from_cache_uid=exclude_from_cache_uid,
+                item_uid=item_uid,
+                item_uid_max_length=item_uid_max_length,
+                cache_type=cache_type,
+            )
+            infra_default = self
+
+            @functools.wraps(method)
+            def wrapper(obj: tp.Any, items: tp.Iterable[tp.Any]) -> tp.Iterator[tp.Any]:
+                from .task import _bound_infra
+
+                infra = _bound_infra(obj, infra_default._field_name)
+                return tp.cast(MapInfra, infra)._call(items)
+
+            wrapper._exca_infra = self  # type: ignore[attr-defined]
+            return tp.cast(C, wrapper)
+
+        return deco
+
+    # ---- cache ----
+    @property
+    def cache_dict(self) -> CacheDict[tp.Any]:
+        """The CacheDict holding the outputs, keyed by item uid."""
+        if self._cd is None:
+            folder = self.uid_folder(create=self.folder is not None)
+            self._cd = CacheDict(
+                folder=folder,
+                keep_in_ram=self.keep_in_ram,
+                cache_type=self.spec.options["cache_type"],
+            )
+        return tp.cast(CacheDict[tp.Any], self._cd)
+
+    def item_uid(self, item: tp.Any) -> str:
+        """The cache key of an item (checked to be a str, shortened if too long)."""
+        uid = self.spec.options["item_uid"](item)
+        if not isinstance(uid, str):
+            raise TypeError(
+                f"item_uid of {type(self.obj).__name__}.{self.spec.name} must return a str, "
+                f"got {type(uid).__name__} {uid!r} for item {item!r}"
+            )
+        max_length = self.spec.options["item_uid_max_length"]
+        if max_length is not None and len(uid) > max_length:
+            import hashlib
+
+            digest = hashlib.md5(uid.encode("utf8")).hexdigest()[:10]
+            uid = f"{uid[: max(max_length - 11, 0)]}-{digest}"
+        return uid
+
+    def _is_cached(self) -> bool:
+        return len(self.cache_dict) > 0
+
+    # ---- computation ----
+    def _call(self, items: tp.Iterable[tp.Any]) -> tp.Iterator[tp.Any]:
+        items = list(items)
+        uids = [self.item_uid(item) for item in items]
+        cd = self.cache_dict
+        force = self.mode == "force" and not self._forced
+        missing: dict[str, tp.Any] = {}
+        for uid, item in zip(uids, items):
+            if uid not in missing and (force or uid not in cd):
+                missing[uid] = item
+        if missing:
+            if self.mode == "read-only":
+                raise RuntimeError(
+                    f"mode='read-only' but {len(missing)} of {len(set(uids))} items are not cached "
+                    f"in {self.uid_folder() or 'RAM'} (first missing uid: {next(iter(missing))!r})"
+                )
+            if len(missing) == 1 and self.forbid_single_item_computation:
+                raise RuntimeError(
+                    f"forbid_single_item_computation=True, but only item {next(iter(missing))!r} "
+                    f"is missing from {self.uid_folder() or 'RAM'}: compute items in batches"
+                )
+            if force:
+                with cd.writer():
+                    for uid in missing:
+                        if uid in cd:
+                            del cd[uid]
+            self._compute(missing)
+        self._forced = True
+        return self._iter_outputs(uids)
+
+    def _iter_outputs(self, uids: list[str]) -> tp.Iterator[tp.Any]:
+        cd = self.cache_dict
+        for uid in uids:
+            yield cd[uid]
+
+    def _chunks(self, uids: list[str]) -> list[list[str]]:
+        n = len(uids)
+        n_jobs = max(1, n // self.min_samples_per_job)
+        if self.max_jobs is not None:
+            n_jobs = min(n_jobs, self.max_jobs)
+        size = math.ceil(n / n_jobs)
+        return [uids[k : k + size] for k in range(0, n, size)]
+
+    def _compute(self, missing: dict[str, tp.Any]) -> None:
+        cached = "(force)" if self.mode == "force" else ""
+        where = self.uid_folder() or "RAM"
+        if self.cluster is None or in_job():
+            logger.info(
+                "Computing %d missing items in process %s for %s", len(missing), cached, where
+            )
+            self._compute_local(missing, progress=True)
+            return
+        uids = list(missing)
+        chunks = self._chunks(uids)
+        logger.info(
+            "Computing %d missing items in %d job(s) on %s %s for %s",
+            len(missing),
+            len(chunks),
+            self.cluster,
+            cached,
+            where,
+        )
+        backend = get_backend(self.cluster, self._resources(max_workers=self.max_jobs))
+        args = [({uid: missing[uid] for uid in chunk},) for chunk in chunks]
+        with self._workdir_context():
+            jobs = backend.submit_many(self._job_compute, args)
+        errors = []
+        for job in jobs:
+            try:
+                outputs = job.result()
+            except Exception as e:
+                errors.append((job, e))
+                continue
+            if outputs is not None:  # no folder: the outputs come back with the job
+                with self.cache_dict.writer() as writer:
+                    for uid, value in outputs.items():
+                        writer[uid] = value
+        if errors:
+            job, error = errors[0]
+            raise RuntimeError(
+                f"{len(errors)} of {len(jobs)} job(s) of {type(self.obj).__name__}."
+                f"{self.spec.name} failed (first: job {job.job_id}); the other outputs are cached"
+            ) from error
+
+    def _job_compute(self, items: dict[str, tp.Any]) -> dict[str, tp.Any] | None:
+        """Runs in the job: computes the items, writes them in the folder if any."""
+        if self.folder is None:
+            return dict(self._iterate(items, progress=False))
+        self._cd = None  # a fresh CacheDict with its own writer in this process
+        self._compute_local(items, progress=False)
+        return None
+
+    def _iterate(self, items: dict[str, tp.Any], progress: bool) -> tp.Iterator[tuple[str, tp.Any]]:
+        uids = list(items)
+        outputs = self.spec.method(self.obj, [items[uid] for uid in uids])
+        if progress and _progress_enabled() and len(uids) > 1:
+            from tqdm import tqdm
+
+            outputs = tqdm(
+                outputs, total=len(uids), desc=f"{type(self.obj).__name__}.{self.spec.name}"
+            )
+        count = 0
+        for output in outputs:
+            if count >= len(uids):
+                count += 1
+                break
+            yield uids[count], output
+            count += 1
+        if count != len(uids):
+            raise RuntimeError(
+                f"{type(self.obj).__name__}.{self.spec.name} yielded "
+                f"{'more' if count > len(uids) else count} outputs for {len(uids)} items: it "
+                "must yield exactly one output per item, in order"
+            )
+
+    def _compute_local(self, items: dict[str, tp.Any], progress: bool) -> None:
+        with self.cache_dict.writer() as writer:
+            for uid, output in self._iterate(items, progress=progress):
+                writer[uid] = output
+
+
+def _progress_enabled() -> bool:
+    if os.environ.get("EXCA_PROGRESS", "").lower() in ("0", "false", "no", "off"):
+        return False
+    return sys.stderr.isatty()
