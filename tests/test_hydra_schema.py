@@ -325,3 +325,73 @@ def test_schema_rejects_non_models() -> None:
         schema(int)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="pydantic model class"):
         register(Sgd())  # type: ignore[arg-type]
+
+
+# # # # # exca's own infras # # # # #
+
+
+PIPELINE_CALLS: list[int] = []
+
+
+class Pipeline(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    param: int = 12
+    optim: Optim = Sgd()
+    infra: exca.TaskInfra = exca.TaskInfra(version="1")
+
+    @infra.apply
+    def process(self) -> float:
+        PIPELINE_CALLS.append(self.param)
+        return self.param * self.optim.lr
+
+
+class Mapper(pydantic.BaseModel):
+    scale: float = 2.0
+    infra: exca.MapInfra = exca.MapInfra()
+
+    @infra.apply(item_uid=str)
+    def process(self, items: tp.Iterable[int]) -> tp.Iterator[float]:
+        for item in items:
+            yield item * self.scale
+
+
+@pytest.mark.parametrize("Infra", [exca.TaskInfra, exca.MapInfra], ids=lambda c: c.__name__)
+def test_infra_schemas_store_and_compose(Infra: type[pydantic.BaseModel]) -> None:
+    ConfigStore.instance().store(name="infra_schema", node=schema(Infra))
+    register(Infra, name="infra_registered")
+    cfg = _compose("infra_schema", ["folder=/x", "cluster=slurm", "slurm_partition=gpu"])
+    assert to_model(cfg, Infra) == Infra(folder="/x", cluster="slurm", slurm_partition="gpu")
+    GlobalHydra.instance().clear()
+    cfg = _compose("infra_registered", ["timeout_min=10", "mode=read-only", "workdir={copied:[a]}"])
+    obj = to_model(cfg)
+    assert isinstance(obj, Infra)
+    assert (obj.timeout_min, obj.mode, obj.workdir.copied) == (10, "read-only", ["a"])  # type: ignore[attr-defined]
+    # fields checked by Hydra at composition
+    report = {r.path for r in schema_report(Infra)}
+    assert {"folder", "cluster", "mode", "timeout_min", "slurm_setup"}.isdisjoint(report)
+    for bad in ["cluster=slrum", "timeout_min=abc", "keep_in_ram=maybe", "foldr=/x"]:
+        GlobalHydra.instance().clear()
+        with pytest.raises(ConfigCompositionException):
+            _compose("infra_registered", [bad])
+
+
+@pytest.mark.parametrize("Model", [Pipeline, Mapper], ids=lambda c: c.__name__)
+def test_models_with_infras_compose(Model: type[pydantic.BaseModel]) -> None:
+    reg = register(Model)
+    assert reg.name == Model.__name__.lower()
+    cfg = _compose(reg.name, ["infra.folder=/cache", "infra.cluster=slurm", "infra.version=2"])
+    obj = to_model(cfg)
+    assert obj.infra.folder == "/cache" and obj.infra.cluster == "slurm"  # type: ignore[attr-defined]
+    assert obj.infra.version == "2"  # type: ignore[attr-defined]
+
+
+def test_model_from_hydra_shares_the_cache_of_the_same_model(tmp_path: Path) -> None:
+    register(Pipeline, name="pipeline")
+    overrides = [f"infra.folder={tmp_path}", "param=3", "optim=adam", "optim.lr=0.5"]
+    from_hydra = to_model(_compose("pipeline", overrides))
+    direct = Pipeline(param=3, optim=Adam(lr=0.5), infra={"folder": tmp_path})  # type: ignore[arg-type]
+    assert from_hydra.infra.uid_folder() == direct.infra.uid_folder()
+    PIPELINE_CALLS.clear()
+    assert from_hydra.process() == 1.5
+    assert direct.process() == 1.5  # read from the cache written by the Hydra-built model
+    assert PIPELINE_CALLS == [3]
