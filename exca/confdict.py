@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import collections
+import collections.abc as _abc
 import io
 import os
 import pathlib
@@ -28,6 +29,7 @@ __all__ = ["ConfDict", "ConfDictOps"]
 UID_VERSION_ENV = "CONFDICT_UID_VERSION"
 _OrderedDict = collections.OrderedDict
 _SENTINEL: tp.Any = object()
+_SCALARS = frozenset([str, int, float, bool, type(None)])
 Mapping = tp.Mapping[str, tp.Any] | tp.Iterable[tuple[str, tp.Any]] | None
 Self = tp.TypeVar("Self", bound="ConfDict")
 
@@ -106,7 +108,7 @@ def _convert(value: tp.Any) -> tp.Any:
         return value
     if isinstance(value, _OrderedDict):
         return _OrderedDict((_check_key(k), _convert(v)) for k, v in value.items())
-    if isinstance(value, tp.Mapping):
+    if isinstance(value, _abc.Mapping):
         return ConfDict(value)
     if isinstance(value, list):
         return [_convert(v) for v in value]
@@ -119,7 +121,7 @@ def _is_mapping(value: tp.Any) -> bool:
     cls = type(value)
     if cls is dict or cls is ConfDict:
         return True
-    return isinstance(value, tp.Mapping)
+    return isinstance(value, _abc.Mapping)
 
 
 class ConfDict(dict[str, tp.Any]):
@@ -146,7 +148,16 @@ class ConfDict(dict[str, tp.Any]):
 
     def __init__(self, mapping: Mapping = None, **kwargs: tp.Any) -> None:
         super().__init__()
-        if type(mapping).__module__.startswith("omegaconf"):  # DictConfig: resolve, no enums
+        cls = type(mapping)
+        if cls is dict or cls is ConfDict:  # fast path
+            setitem = self.__setitem__
+            for key, val in mapping.items():  # type: ignore[union-attr]
+                setitem(key, val)
+            if kwargs:
+                self.update(kwargs)
+            return
+        if mapping is not None and cls.__module__.startswith("omegaconf"):
+            # DictConfig: resolve, no enums
             from exca.hydra.convert import omegaconf_to_dict
 
             mapping = omegaconf_to_dict(mapping)
@@ -167,7 +178,7 @@ class ConfDict(dict[str, tp.Any]):
         {'a': {'y': 4}, 'b': {'x': 2, 'y': 12}}
         """
         if mapping is not None:
-            if isinstance(mapping, tp.Mapping):
+            if isinstance(mapping, _abc.Mapping):
                 items: tp.Iterable[tuple[str, tp.Any]] = mapping.items()
             elif isinstance(mapping, str | bytes):
                 raise TypeError(f"ConfDict cannot be built from a string: {mapping!r}")
@@ -179,7 +190,15 @@ class ConfDict(dict[str, tp.Any]):
             self[key] = val
 
     def __setitem__(self, key: str, val: tp.Any) -> None:
-        key = _check_key(key)
+        if type(key) is not str:
+            key = _check_key(key)
+        cls = type(val)
+        if cls in _SCALARS and "." not in key and key[:1] != "=":  # fast path
+            if cls is str and val == ConfDictOps.DELETE and key in self:
+                dict.__delitem__(self, key)
+            else:
+                dict.__setitem__(self, key, val)
+            return
         if "." in key:
             head, rest = key.split(".", 1)
             sub = dict.get(self, head, None)
@@ -203,7 +222,6 @@ class ConfDict(dict[str, tp.Any]):
             ConfDictOps.check(key)
             dict.__setitem__(self, key, _convert(val))
             return
-        cls = type(val)
         if cls is str:
             if val == ConfDictOps.DELETE and key in self:
                 dict.__delitem__(self, key)
@@ -290,7 +308,7 @@ class ConfDict(dict[str, tp.Any]):
         last: str | int = parts[-1]
         if isinstance(obj, list | tuple):
             last = _list_index(obj, parts[-1], key)
-        elif not isinstance(obj, tp.Mapping):
+        elif not isinstance(obj, _abc.Mapping):
             raise KeyError(
                 f"Invalid key {key!r}: {'.'.join(parts[:-1])!r} is not a dict "
                 f"(got {type(obj).__name__})"
@@ -496,7 +514,7 @@ def _get_child(obj: tp.Any, part: str, key: str, seen: list[str]) -> tp.Any:
             return dict.__getitem__(obj, part)
         except KeyError:
             raise KeyError(key) from None
-    if isinstance(obj, tp.Mapping):
+    if isinstance(obj, _abc.Mapping):
         try:
             return obj[part]
         except KeyError:
@@ -524,7 +542,7 @@ def _list_index(obj: tp.Sequence[tp.Any], part: str, key: str) -> int:
 def _flatten_into(data: tp.Mapping[str, tp.Any], prefix: str, out: dict[str, tp.Any]) -> None:
     for key, val in data.items():
         full = prefix + key
-        if isinstance(val, tp.Mapping):
+        if isinstance(val, _abc.Mapping):
             _flatten_into(val, full + ".", out)
         elif type(val) is list or type(val) is tuple:
             out[full] = _flatten_seq(val)
@@ -535,7 +553,7 @@ def _flatten_into(data: tp.Mapping[str, tp.Any], prefix: str, out: dict[str, tp.
 def _flatten_seq(seq: list[tp.Any] | tuple[tp.Any, ...]) -> tp.Any:
     items = []
     for val in seq:
-        if isinstance(val, tp.Mapping):
+        if isinstance(val, _abc.Mapping):
             sub: dict[str, tp.Any] = {}
             _flatten_into(val, "", sub)
             items.append(sub)
@@ -569,7 +587,7 @@ def _yaml_fallback(dumper: tp.Any, data: tp.Any) -> tp.Any:
         return dumper.represent_str(str(data))
     if isinstance(data, _OrderedDict):
         return dumper.represent_dict(data.items())
-    if isinstance(data, tp.Mapping):
+    if isinstance(data, _abc.Mapping):
         return dumper.represent_dict(dict(data))
     if isinstance(data, tuple):
         return dumper.represent_list(list(data))

@@ -27,10 +27,12 @@ and torch tensors are supported only if torch is already imported.
 from __future__ import annotations
 
 import collections
+import collections.abc as _abc
 import decimal
 import fractions
 import hashlib
 import logging
+import operator
 import os
 import pathlib
 import re
@@ -61,6 +63,7 @@ _V2_KEEP = 35
 _V3_MAX = 128
 
 _md5 = hashlib.md5
+_first = operator.itemgetter(0)
 _OrderedDict = collections.OrderedDict
 _NoneType = type(None)
 
@@ -214,7 +217,7 @@ def _category(value: tp.Any) -> int:
 def _classify(value: tp.Any) -> int:
     if isinstance(value, _OrderedDict):
         return _ODICT
-    if isinstance(value, tp.Mapping):
+    if isinstance(value, _abc.Mapping):
         return _DICT
     if isinstance(value, str):
         return _STR
@@ -401,32 +404,27 @@ def _seq3(value: tp.Iterable[tp.Any], merge: bool) -> tuple[str, str]:
 
 
 def _dict3(value: tp.Mapping[str, tp.Any], merge: bool) -> tuple[str, str]:
-    ordered = isinstance(value, _OrderedDict)  # keeps its own order in version 3
     items = _simplified_items(value, merge)
-    parts: list[tuple[str, str, str]] = []
+    parts: list[tuple[int, str, str, str]] = []
+    append = parts.append
     for key, sub in items:
         try:
             s, h = _parts3(sub, merge)
         except (UidTypeError, UnresolvedConfigError) as e:
             raise e.prefixed(key) from None
-        parts.append((key, s, h))
-    if not ordered:
+        append((len(s) + len(key), key, s, h))
+    if not isinstance(value, _OrderedDict):  # an OrderedDict keeps its own order
+        # sorted by (length of value string + key, key); keys are unique
         parts.sort(key=_v3_order)
-    string = ",".join([_clean3(k) + "=" + s for k, s, _ in parts])
-    hashed = ",".join([k + "=" + h for k, _, h in parts])
+    string = ",".join([_clean3(k) + "=" + s for _, k, s, _ in parts])
+    hashed = ",".join([k + "=" + h for _, k, _, h in parts])
     return "{" + _cut3(string) + "}", "dict:{" + hashed + "}"
 
 
-def _v3_order(part: tuple[str, str, str]) -> tuple[int, str]:
-    key, string, _ = part
-    return len(string) + len(key), key
+_v3_order = operator.itemgetter(0, 1)
 
 
 # # # # # shared helpers # # # # #
-
-
-def _first(item: tuple[str, tp.Any]) -> str:
-    return item[0]
 
 
 def _sorted_set(
