@@ -14,7 +14,7 @@ import time
 import typing as tp
 from pathlib import Path
 
-import cloudpickle
+import cloudpickle  # type: ignore[import-untyped]
 import pytest
 import submitit
 
