@@ -377,6 +377,15 @@ class ConfDict(dict[str, tp.Any]):
             self[key] = default
         return self[key]
 
+    def __ior__(self: Self, other: Mapping) -> Self:  # type: ignore[override]
+        self.update(other)
+        return self
+
+    def __or__(self: Self, other: Mapping) -> Self:  # type: ignore[override]
+        out = self.copy()
+        out.update(other)
+        return out
+
     # # # # # exports # # # # #
 
     def flat(self) -> dict[str, tp.Any]:

@@ -23,6 +23,10 @@ With ``uid=True``:
   its members apart), and so does a value the uid cannot represent; errors name the field
   path (eg: ``"optim.lr"``).
 
+Fields with a custom pydantic serializer (``field_serializer``, ``PlainSerializer``,
+``WrapSerializer``) and models with a ``model_serializer`` are exported through pydantic's
+``model_dump(mode="json")``, so the uid follows the serialized form.
+
 Extra keys (eg: the ``exclude_from_cache_uid`` fields of a cache uid) are dropped by the
 caller on the result: ``ConfDict.from_model(obj, uid=True, exclude_defaults=True)`` is a
 :class:`~exca.ConfDict`, on which ``cfg.pop("sub.field", None)`` removes a nested field;
@@ -44,6 +48,7 @@ from pydantic.fields import FieldInfo
 __all__ = ["ModelExportError", "model_to_dict"]
 
 EXCLUDE_ATTR = "_exclude_from_cls_uid"
+_SERIALIZERS = (pydantic.PlainSerializer, pydantic.WrapSerializer)
 _MISSING: tp.Any = object()
 _NEVER: tp.Any = object()
 _PRIMITIVES = (str, int, float, bool, type(None))
@@ -74,6 +79,8 @@ class _ClassInfo:
     names: frozenset[str]
     static_exclusions: frozenset[str] | None  # None: depends on the instance
     private_exclusions: bool  # declared as a pydantic private attribute
+    serialized: frozenset[str]  # fields with a custom serializer (exported by pydantic)
+    model_serializer: bool  # the model has a custom model serializer
 
 
 _INFOS: dict[type, _ClassInfo] = {}
@@ -112,11 +119,21 @@ def _class_info(cls: type[pydantic.BaseModel]) -> _ClassInfo:
             static = None  # method or classmethod: called for each instance
         else:
             static = frozenset(_check_exclusions(cls, attr))
+    decorators = cls.__pydantic_decorators__
+    serialized: set[str] = set()
+    for dec in decorators.field_serializers.values():
+        fnames = dec.info.fields
+        serialized.update(cls.model_fields if "*" in fnames else fnames)
+    for name, finfo in cls.model_fields.items():
+        if any(isinstance(m, _SERIALIZERS) for m in finfo.metadata):
+            serialized.add(name)
     info = _ClassInfo(
         fields=fields,
         names=frozenset(cls.model_fields),
         static_exclusions=static,
         private_exclusions=private,
+        serialized=frozenset(serialized),
+        model_serializer=bool(decorators.model_serializers),
     )
     if static:
         _check_known(cls, info, static)
@@ -268,6 +285,15 @@ def _export_model(
     cls = type(model)
     info = _class_info(cls)
     excluded = _exclusions(model, info) if uid else frozenset()
+    if info.model_serializer:  # custom serialization of the whole model: trust it
+        dumped = model.model_dump(mode="json")
+        if not isinstance(dumped, dict):
+            return _export_value(dumped, uid, exclude_defaults, frozenset(), path)
+        return {
+            k: _export_value(v, uid, exclude_defaults, frozenset(), (*path, k))
+            for k, v in dumped.items()
+            if k not in excluded
+        }
     values = model.__dict__
     out: dict[str, tp.Any] = {}
     for field in info.fields:
@@ -285,6 +311,10 @@ def _export_model(
         check_default = exclude_defaults and not field.required and name not in keep
         if check_default and _raw_equal(raw, _raw_default(field)):
             continue  # equal to the default (fast path, and the rule when uid=False)
+        if name in info.serialized:  # custom field serializer: let pydantic apply it
+            serialized = model.model_dump(mode="json", include={name}).get(name)
+            out[name] = _export_value(serialized, uid, exclude_defaults, frozenset(), fpath)
+            continue
         value = _export_value(raw, uid, exclude_defaults, field.discriminators, fpath)
         # for the uid: what matters is the exported value (eg: a sub-model differing from
         # its default only in excluded fields is dropped)

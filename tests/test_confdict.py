@@ -292,3 +292,13 @@ def test_uid_independent_of_construction() -> None:
     b = ConfDict({"a.d": [1, 2], "a.c": 2, "b": 1})
     for version in (2, 3):
         assert a.to_uid(version) == b.to_uid(version)
+
+
+def test_union_operators_merge() -> None:
+    cfg = ConfDict({"a": {"x": 1}})
+    merged = cfg | {"a.y": 2}
+    assert type(merged) is ConfDict
+    assert merged == {"a": {"x": 1, "y": 2}}
+    assert cfg == {"a": {"x": 1}}
+    cfg |= {"a": {"z": 3}}
+    assert cfg == {"a": {"x": 1, "z": 3}}

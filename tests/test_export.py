@@ -400,3 +400,32 @@ def test_from_model_returns_confdict_with_uid_matching_vectors() -> None:
     cfg = uid_dict(Cfg(training=Training(lr=0.01)))
     assert isinstance(cfg, ConfDict)
     assert cfg.to_uid() == "training.lr=0.01-346ce994"
+
+
+def test_custom_serializers_are_applied() -> None:
+    class Ser(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(extra="forbid")
+        a: int = 1
+        b: tp.Annotated[int, pydantic.PlainSerializer(lambda x: x * 10)] = 2
+
+        @pydantic.field_serializer("a")
+        def _ser_a(self, value: int) -> str:
+            return f"A{value}"
+
+    assert uid_dict(Ser(a=3, b=4)) == {"a": "A3", "b": 40}
+    assert uid_dict(Ser()) == {}
+
+    class Whole(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(extra="forbid")
+        a: int = 1
+
+        @pydantic.model_serializer
+        def _ser(self) -> dict[str, tp.Any]:
+            return {"z": self.a}
+
+    class Holder(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(extra="forbid")
+        w: Whole = Whole()
+
+    assert uid_dict(Holder(w=Whole(a=5))) == {"w": {"z": 5}}
+    assert uid_dict(Holder()) == {}

@@ -12,6 +12,8 @@ import typing as tp
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exca import ConfDict
 from exca import uid as uidlib
@@ -231,3 +233,46 @@ def test_uid_does_not_modify_input() -> None:
     uidlib.to_uid(data, 2)
     uidlib.to_uid(data, 3)
     assert json.dumps(data) == before
+
+
+# # # # # properties # # # # #
+
+_KEYS = st.text(alphabet="abcxyz_09", min_size=1, max_size=4)
+_LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**12), 10**12)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+)
+_CONFIGS = st.recursive(
+    _LEAVES,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(_KEYS, children, min_size=1, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(_KEYS, _CONFIGS, max_size=5))
+def test_uid_invariant_to_construction(data: dict[str, tp.Any]) -> None:
+    cfg = ConfDict(data)
+    rebuilt = ConfDict(dict(reversed(list(cfg.flat().items()))))  # dotted keys, other order
+    for version in (2, 3):
+        uid = cfg.to_uid(version)
+        assert uid == rebuilt.to_uid(version)
+        assert uid == uidlib.to_uid(data, version)  # ConfDict splitting does not matter
+        if uid:
+            string, hashed = uid.rsplit("-", 1)
+            assert len(hashed) == 8
+            assert all(c.isalnum() or c in "{}[]()-=,._" for c in string)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.dictionaries(_KEYS, _CONFIGS, min_size=1, max_size=5))
+def test_yaml_roundtrip_preserves_uid(data: dict[str, tp.Any]) -> None:
+    cfg = ConfDict(data)
+    back = ConfDict.from_yaml(cfg.to_yaml())
+    for version in (2, 3):
+        assert back.to_uid(version) == cfg.to_uid(version)
