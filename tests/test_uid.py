@@ -243,7 +243,9 @@ _LEAVES = (
     | st.booleans()
     | st.integers(-(10**12), 10**12)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=12)
+    | st.text(max_size=12).filter(
+        lambda s: not (len(s) > 2 and s[0] == "=" == s[-1])
+    )  # reserved op tokens
 )
 _CONFIGS = st.recursive(
     _LEAVES,
