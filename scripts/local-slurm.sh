@@ -14,17 +14,23 @@
 # Everything (configs, munge key, state, spool, logs, database) lives in
 # $EXCA_SLURM_DIR (default /tmp/exca-slurm: short, because slurmd puts unix sockets
 # in its spool folder). Slurm's client commands find the config through
-# /etc/slurm/slurm.conf, made a symlink to $EXCA_SLURM_DIR/etc/slurm.conf when that path
-# is free (or already ours); otherwise `export SLURM_CONF=$EXCA_SLURM_DIR/etc/slurm.conf`.
+# /etc/slurm/slurm.conf: once the cluster is up, it becomes a symlink to
+# $EXCA_SLURM_DIR/etc/slurm.conf when that path is free, dangling or a link to a config
+# written by this script (`stop` removes it); a config of the machine's own is left alone,
+# and then `export SLURM_CONF=$EXCA_SLURM_DIR/etc/slurm.conf`. Slurm's ports are the
+# standard ones (6817 slurmctld, 6818 slurmd, 6819 slurmdbd): one such cluster per machine.
 #
 # Accounting decision: slurmdbd with a private MariaDB (on 127.0.0.1:$EXCA_SLURM_DB_PORT,
 # data in $EXCA_SLURM_DIR/db) is started by default. Without it `sacct` fails, submitit
 # then never learns a job's state (it stays UNKNOWN), and waiting on a job that died
 # without writing a result (killed at its time limit, cancelled, node failure) hangs
-# forever. Slurm 22.05 has no file-based accounting usable by sacct (the jobcomp/filetxt
-# log is not read by sacct), so slurmdbd is the only way to exact job states. Measured on
-# a 2-core machine: installing slurmdbd+mariadb-server takes ~14 s, first database
-# initialisation + start ~6 s, restart ~3 s. EXCA_SLURM_ACCOUNTING=0 skips it.
+# forever. Slurm 22.05 has no file-based accounting that sacct reads (jobcomp/filetxt
+# only writes a log), so slurmdbd is the only way to exact job states. Measured on this
+# 2-core machine kind: installing everything on a fresh machine ~35 s (slurm+munge ~17 s,
+# slurmdbd+mariadb-server ~14 s, apt-get update ~2 s); first start (database
+# initialisation included) ~5 s; later starts 3-5 s, also after the daemons were killed
+# with SIGKILL; sacct lags the controller by up to a second or so. EXCA_SLURM_ACCOUNTING=0
+# runs without it (sacct then fails, and submitit falls back to UNKNOWN states).
 #
 # Settings worth knowing (see docs/howto-slurm-local.md):
 # - the node gets CPUs=$(nproc) and RealMemory = 90% of MemTotal; memory is not a
@@ -34,7 +40,7 @@
 #   that short test jobs (arrays, many small jobs) run side by side on a small machine;
 # - MaxTime=INFINITE but `--time` is enforced: OverTimeLimit=0, KillWait=5 (SIGTERM,
 #   then SIGKILL 5 s later); slurmctld checks time limits every 30 s, so a job with
-#   --time=1 ends between 60 and ~95 s after it started;
+#   --time=1 ends (state TIMEOUT) between 60 and ~95 s after it started (measured: 86 s);
 # - MaxArraySize=10001, MaxJobCount=100000, MinJobAge=600 (finished jobs stay visible
 #   to squeue/scontrol for 10 minutes; sacct keeps them for good).
 #
@@ -52,6 +58,8 @@ NODE=$(hostname -s)
 SLURM_CONF="$D/etc/slurm.conf"
 export SLURM_CONF
 ETC_LINK=/etc/slurm/slurm.conf
+CONF_CHANGED=0
+HEADER="# Written by scripts/local-slurm.sh"
 export DEBIAN_FRONTEND=noninteractive
 
 say() { echo "local-slurm: $*"; }
@@ -59,7 +67,7 @@ say() { echo "local-slurm: $*"; }
 logs_tail() {
   local f
   for f in "$D"/log/*.log; do
-    [ -s "$f" ] && [[ "$f" != *install* ]] || continue
+    if [ ! -s "$f" ] || [[ "$f" == *install* ]]; then continue; fi
     echo "----- tail of $f -----"
     tail -n 15 "$f"
   done
@@ -119,7 +127,7 @@ write_configs() {
   local ncpu mem_kb mem_mb
   ncpu=$(nproc)
   mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
-  mem_mb=$((mem_kb / 1024 * 9 / 10))
+  mem_mb=$((mem_kb * 9 / 10 / 1024))
   local acct="AccountingStorageType=accounting_storage/none"
   if [ "$ACCOUNTING" = 1 ]; then
     acct="AccountingStorageType=accounting_storage/slurmdbd
@@ -128,7 +136,7 @@ AccountingStoragePort=6819
 AccountingStoragePass=$D/run/munge.socket"
   fi
   cat >"$D/etc/slurm.conf.new" <<EOF
-# Written by scripts/local-slurm.sh: a one-node test cluster (do not edit, it is rewritten)
+$HEADER: a one-node test cluster (do not edit, it is rewritten)
 ClusterName=$CLUSTER
 SlurmctldHost=$NODE(127.0.0.1)
 SlurmUser=root
@@ -151,7 +159,7 @@ SwitchType=switch/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 SchedulerType=sched/backfill
-SchedulerParameters=bf_interval=5,sched_min_interval=100000
+SchedulerParameters=bf_interval=5
 ReturnToService=2
 JobAcctGatherType=jobacct_gather/none
 $acct
@@ -169,7 +177,12 @@ TmpFS=/tmp
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$ncpu RealMemory=$mem_mb State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE OverSubscribe=FORCE:4 State=UP
 EOF
-  mv -f "$D/etc/slurm.conf.new" "$D/etc/slurm.conf"
+  if cmp -s "$D/etc/slurm.conf.new" "$D/etc/slurm.conf"; then
+    rm -f "$D/etc/slurm.conf.new"
+  else
+    CONF_CHANGED=1
+    mv -f "$D/etc/slurm.conf.new" "$D/etc/slurm.conf"
+  fi
   chmod 644 "$D/etc/slurm.conf"
   if [ "$ACCOUNTING" = 1 ]; then
     [ -s "$D/etc/dbpass" ] || (umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$D/etc/dbpass")
@@ -195,17 +208,22 @@ EOF
     )
     chmod 600 "$D/etc/slurmdbd.conf"
   fi
-  # the client commands (sinfo, sbatch, sacct, ...) read /etc/slurm/slurm.conf
-  mkdir -p /etc/slurm
-  if [ -L "$ETC_LINK" ] || [ ! -e "$ETC_LINK" ]; then
-    ln -sfn "$SLURM_CONF" "$ETC_LINK"
-  elif [ "$(readlink -f "$ETC_LINK")" != "$SLURM_CONF" ]; then
-    say "WARNING: $ETC_LINK exists and is not ours: export SLURM_CONF=$SLURM_CONF to use this cluster"
-  fi
   if [ ! -s "$D/munge/munge.key" ]; then
     (umask 077 && head -c 1024 /dev/urandom >"$D/munge/munge.key")
   fi
   chmod 400 "$D/munge/munge.key"
+}
+
+# the client commands (sinfo, sbatch, sacct, ...) read /etc/slurm/slurm.conf: once the
+# cluster is up, make it a link to our config when that path is free, dangling, or a link
+# to a config written by this script
+link_config() {
+  mkdir -p /etc/slurm
+  if [ ! -e "$ETC_LINK" ] || { [ -L "$ETC_LINK" ] && grep -q "^$HEADER" "$ETC_LINK"; }; then
+    ln -sfn "$SLURM_CONF" "$ETC_LINK"
+  elif [ "$(readlink -f "$ETC_LINK")" != "$SLURM_CONF" ]; then
+    say "WARNING: $ETC_LINK exists and is not ours: export SLURM_CONF=$SLURM_CONF to use this cluster"
+  fi
 }
 
 # --- processes ----------------------------------------------------------------------------
@@ -300,8 +318,14 @@ cmd_start() {
       sacctmgr -i add cluster "$CLUSTER" >/dev/null || fail "sacctmgr add cluster $CLUSTER failed"
     fi
   fi
+  local ctld_was_running=0
+  running slurmctld && ctld_was_running=1
   launch slurmctld slurmctld -D
   wait_for "slurmctld to answer" slurmctld ctld_ok
+  if [ "$ctld_was_running" = 1 ] && [ "$CONF_CHANGED" = 1 ]; then
+    say "slurm.conf changed: scontrol reconfigure"
+    scontrol reconfigure || fail "scontrol reconfigure failed"
+  fi
   launch slurmd slurmd -D -N "$NODE"
   local t1=$SECONDS
   until node_ok; do
@@ -314,6 +338,7 @@ cmd_start() {
     ((SECONDS - t1 > TIMEOUT)) && fail "node $NODE not idle after $TIMEOUT s (state: ${s:-none})"
     sleep 0.5
   done
+  link_config
   say "cluster '$CLUSTER' up in $((SECONDS - t0)) s (accounting: $([ "$ACCOUNTING" = 1 ] && echo slurmdbd || echo none))"
   sinfo
 }
