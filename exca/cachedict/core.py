@@ -39,8 +39,11 @@ from .index import (
     DELETED,
     INFO_SUFFIX,
     Entry,
+    GarbledLineError,
     IndexView,
     IndexWriter,
+    entry_info,
+    entry_location,
     remove_writer_files,
     writer_is_finished,
 )
@@ -99,7 +102,7 @@ class CacheDict(tp.Generic[X]):
         if cache_type is not None:
             get_handler(cache_type)  # fail early on an unknown name
         self._ram: dict[str, X] = {}
-        self._ram_stamp: dict[str, tuple[int, str]] = {}
+        self._ram_stamp: dict[str, Entry] = {}  # the entry each RAM value comes from
         self._view = IndexView(self.folder) if self.folder is not None else None
         self._maps = MmapCache()
         self._lock = threading.RLock()
@@ -139,8 +142,7 @@ class CacheDict(tp.Generic[X]):
             if changed and self._ram_stamp:
                 entries = view.entries
                 for key, stamp in list(self._ram_stamp.items()):
-                    entry = entries.get(key)
-                    if entry is None or entry.sort[:2] != stamp:
+                    if entries.get(key) is not stamp:
                         self._ram.pop(key, None)
                         del self._ram_stamp[key]
 
@@ -210,30 +212,38 @@ class CacheDict(tp.Generic[X]):
                 raise KeyError(key)
         try:
             value = self._load(key, entry)
+        except GarbledLineError as error:
+            with self._lock:
+                view.drop_garbled(key, entry, error)
+            raise KeyError(key) from error
         except Exception as error:
             # deleted, cleared or rewritten meanwhile by another process?
             self._refresh(force=True)
             new = view.entries.get(key)
             if new is None:
                 raise KeyError(key) from error
-            if new.sort[:2] == entry.sort[:2]:
+            if new is entry:
+                try:
+                    fmt = repr(entry_info(entry)["#type"])
+                except GarbledLineError:
+                    fmt = "?"
                 raise RuntimeError(
-                    f"Failed to load key {key!r} of cache {self.folder} (format "
-                    f"{entry.info.get('#type')!r}, index line {entry.location}): {error!r}"
+                    f"Failed to load key {key!r} of cache {self.folder} (format {fmt}, index "
+                    f"line {entry_location(entry)}): {error!r}"
                 ) from error
             entry = new
             value = self._load(key, entry)
         if self.keep_in_ram:
             with self._lock:
                 self._ram[key] = value
-                self._ram_stamp[key] = (entry.sort[0], entry.sort[1])
+                self._ram_stamp[key] = entry
         return value
 
     def _load(self, key: str, entry: Entry) -> X:
         assert self.folder is not None
         ctx = LoadContext(self.folder, key, self._maps)
-        handler = get_handler(entry.info["#type"])
-        return tp.cast(X, handler.load(ctx, entry.info))
+        info = entry_info(entry)
+        return tp.cast(X, get_handler(info["#type"]).load(ctx, info))
 
     # -- writing
     @contextlib.contextmanager
@@ -294,9 +304,10 @@ class CacheDict(tp.Generic[X]):
         handler = resolve_for_top_level(value, self.cache_type)
         try:
             info = dump_with(ctx, handler, value)
-            try:
+            try:  # "#key", "#t", "#type" first: readers find them without parsing the line
                 line = orjson.dumps(
-                    {**info, "#key": key, "#t": t}, option=orjson.OPT_APPEND_NEWLINE
+                    {"#key": key, "#t": t, "#type": info["#type"], **info},
+                    option=orjson.OPT_APPEND_NEWLINE,
                 )
             except TypeError as e:
                 raise ValueError(
@@ -307,13 +318,13 @@ class CacheDict(tp.Generic[X]):
                 path.unlink(missing_ok=True)
             raise
         start = writer.append_line(line)
-        parsed = orjson.loads(line)  # exactly what other readers will see
         with self._lock:
             lineno = self._view.mark_consumed(writer.index_name, start, len(line))
-            self._view.apply_entry(key, (t, writer.index_name, lineno), parsed)
+            entry = (writer.index_name, lineno, line[:-1])
+            self._view.apply_entry(key, entry)
             if self.keep_in_ram:
                 self._ram[key] = value
-                self._ram_stamp[key] = (t, writer.index_name)
+                self._ram_stamp[key] = entry
 
     def __delitem__(self, key: str) -> None:
         self._check_writing("delete")
@@ -329,7 +340,7 @@ class CacheDict(tp.Generic[X]):
         writer = self._get_writer()
         t = writer.next_t()
         line = orjson.dumps(
-            {"#key": key, "#type": DELETED, "#t": t}, option=orjson.OPT_APPEND_NEWLINE
+            {"#key": key, "#t": t, "#type": DELETED}, option=orjson.OPT_APPEND_NEWLINE
         )
         start = writer.append_line(line)
         with self._lock:
@@ -343,7 +354,7 @@ class CacheDict(tp.Generic[X]):
         assert self.folder is not None
         ctx = LoadContext(self.folder, key, self._maps)
         try:
-            ctx.delete(entry.info)
+            ctx.delete(entry_info(entry))
         except Exception as e:  # the key is deleted anyway; only disk space is at stake
             warnings.warn(
                 f"Could not delete the files of key {key!r} in {self.folder}: {e!r}", stacklevel=3
@@ -371,7 +382,7 @@ class CacheDict(tp.Generic[X]):
             writer = self._get_writer()
             t = writer.next_t()
             line = orjson.dumps(
-                {"#key": None, "#type": CLEARED, "#t": t}, option=orjson.OPT_APPEND_NEWLINE
+                {"#key": None, "#t": t, "#type": CLEARED}, option=orjson.OPT_APPEND_NEWLINE
             )
             start = writer.append_line(line)
             own = writer.index_name

@@ -37,7 +37,9 @@ reload.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -214,33 +216,79 @@ class IndexWriter:
 
 
 # ---------------------------------------------------------------- reading
-@dataclasses.dataclass
-class Entry:
-    """A live key: where its line is and the handler info to read it."""
-
-    sort: SortKey
-    info: dict[str, tp.Any]  # includes "#type" (and "#key", "#t")
-
-    @property
-    def location(self) -> str:
-        """``<index file>:<line>`` for error messages."""
-        line = "?" if self.sort[2] >= _OWN_LINE else self.sort[2]
-        return f"{self.sort[1]}:{line}"
+class GarbledLineError(ValueError):
+    """An index line that is not the JSON entry its prefix announced."""
 
 
-_OWN_LINE = 1 << 62  # line number given to entries written by this object (not re-read yet)
+Entry = tuple[str, int, bytes]
+"""A live key: (index file name, line number, the line without its newline).
+
+Lines are stored in the standard key order (``#key``, ``#t``, ``#type``, params)
+and parsed only when needed (:func:`entry_info`)."""
+
+_OWN_LINE = 1 << 62  # line number of entries written by this object (not re-read yet)
+# lines written by CacheDict start with "#key", "#t", "#type" (in this order). Inside a
+# JSON string every '"' is escaped, so the first '","#t":' ends the key.
+_PREFIX = b'{"#key":"'
+_KEY_END = b'","#t":'
+_FAST_KEY = re.compile(rb'\{"#key":"(.*?)","#t":\d')
+_SPECIAL = b'"#type":"#'  # tombstones and clear markers
+
+
+def entry_info(entry: Entry) -> dict[str, tp.Any]:
+    """The parsed line: ``"#key"``, ``"#t"``, ``"#type"`` and the format's params."""
+    try:
+        info = orjson.loads(entry[2])
+    except orjson.JSONDecodeError as e:
+        raise GarbledLineError(f"invalid JSON ({e})") from e
+    if not isinstance(info, dict) or not isinstance(info.get("#type"), str):
+        raise GarbledLineError("not an entry")
+    return info
+
+
+def entry_t(entry: Entry) -> int:
+    """The ``#t`` of an entry (read from its standard line prefix)."""
+    line = entry[2]
+    start = line.index(b'","#t":') + 7
+    return int(line[start : line.index(b",", start)])
+
+
+def entry_sort(entry: Entry) -> SortKey:
+    """The position of an entry in the global order of lines."""
+    return (entry_t(entry), entry[0], entry[1])
+
+
+def entry_location(entry: Entry) -> str:
+    """``<index file>:<line>`` for error messages."""
+    return f"{entry[0]}:{'?' if entry[1] >= _OWN_LINE else entry[1]}"
+
+
+def standard_line(item: dict[str, tp.Any]) -> bytes:
+    """The line of an entry, in the standard key order (no newline)."""
+    return orjson.dumps({"#key": item["#key"], "#t": item["#t"], "#type": item["#type"], **item})
+
+
+def _decode_key(raw: bytes) -> str:
+    if b"\\" in raw:
+        return tp.cast(str, orjson.loads(b'"' + raw + b'"'))
+    return raw.decode("utf8")
 
 
 @dataclasses.dataclass
 class _FileState:
     size: int = -1
     mtime: int = -1
-    consumed: int = 0  # bytes fully parsed (ends right after a \n)
+    consumed: int = 0  # bytes fully parsed (ends right after a newline)
     lines: int = 0  # complete lines consumed
 
 
 class IndexView:
-    """The merged, incrementally refreshed view of all index files of a folder."""
+    """The merged, incrementally refreshed view of all index files of a folder.
+
+    Listing keys only splits lines and reads each key (one regex pass per file
+    tail); a line is fully parsed when its value is loaded: a garbled line whose
+    prefix looked fine is dropped then, with a warning.
+    """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -306,26 +354,61 @@ class IndexView:
         if end < 0:
             return False  # only a partial line so far
         chunk = data[:end]
-        first_line = state.lines + 1
+        first = state.lines + 1
         state.consumed += end + 1
-        n_lines = chunk.count(b"\n") + 1
-        state.lines += n_lines
-        try:  # fast path: the whole chunk as one JSON array
-            items = orjson.loads(b"[" + chunk.replace(b"\n", b",") + b"]")
-            if len(items) != n_lines:
-                raise ValueError("line count mismatch")
-        except (orjson.JSONDecodeError, ValueError):
-            items = []
-            for k, line in enumerate(chunk.split(b"\n")):
-                try:
-                    items.append(orjson.loads(line))
-                except orjson.JSONDecodeError as e:
-                    self._warn(name, first_line + k, f"invalid JSON ({e})")
-                    items.append(None)
-        for k, item in enumerate(items):
-            if item is not None:
-                self._apply(name, first_line + k, item)
+        lines = chunk.split(b"\n")
+        state.lines += len(lines)
+        if not self._read_fast(name, first, chunk, lines):
+            for k, line in enumerate(lines):
+                self._read_line(name, first + k, line)
         return True
+
+    def _read_fast(self, name: str, first: int, chunk: bytes, lines: list[bytes]) -> bool:
+        """All lines at once, in the common case: standard lines with new distinct keys
+        (no tombstone, no clear marker). Returns False if not applicable."""
+        if self._dead or self._cleared is not None or _SPECIAL in chunk:
+            return False
+        n = len(lines)
+        # C-level checks and extraction (no Python code per line): every line starts
+        # with the standard prefix and ends with "}", then the key is up to '","#t":'
+        if chunk.count(b"}\n") + chunk.endswith(b"}") != n:
+            return False
+        if chunk.count(b"\n" + _PREFIX) + chunk.startswith(_PREFIX) != n:
+            return False
+        repeat = itertools.repeat
+        ends = list(map(bytes.find, lines, repeat(_KEY_END), repeat(len(_PREFIX))))
+        if -1 in ends:
+            return False
+        raw_keys = list(map(bytes.__getitem__, lines, map(slice, repeat(len(_PREFIX)), ends)))
+        try:
+            if b"\\" in chunk:
+                keys = [_decode_key(k) for k in raw_keys]
+            else:
+                keys = list(map(bytes.decode, raw_keys))
+        except ValueError:
+            return False
+        new = dict(zip(keys, zip(itertools.repeat(name), itertools.count(first), lines)))
+        if len(new) != n or not self.entries.keys().isdisjoint(new):
+            return False  # duplicates: resolve line by line
+        self.entries.update(new)
+        return True
+
+    def _read_line(self, name: str, lineno: int, line: bytes) -> None:
+        match = _FAST_KEY.match(line)
+        if match is not None and line.endswith(b"}") and _SPECIAL not in line:
+            try:
+                key = _decode_key(match.group(1))
+            except ValueError:
+                self._warn(name, lineno, "invalid key")
+                return
+            self.apply_entry(key, (name, lineno, line))
+            return
+        try:
+            item = orjson.loads(line)
+        except orjson.JSONDecodeError as e:
+            self._warn(name, lineno, f"invalid JSON ({e})")
+            return
+        self._apply(name, lineno, item)
 
     def _warn(self, name: str, line: int, reason: str) -> None:
         if (name, line) in self._warned:
@@ -338,6 +421,7 @@ class IndexView:
         )
 
     def _apply(self, name: str, line: int, item: tp.Any) -> None:
+        """A fully parsed line (tombstone, clear marker, or entry in another key order)."""
         if not isinstance(item, dict):
             self._warn(name, line, "not a JSON object")
             return
@@ -357,22 +441,29 @@ class IndexView:
         if typ == DELETED:
             self.apply_delete(key, sort)
         else:
-            self.apply_entry(key, sort, item)
+            self.apply_entry(key, (name, line, standard_line(item)))
+
+    def drop_garbled(self, key: str, entry: Entry, error: Exception) -> None:
+        """Forgets an entry whose line turned out garbled when parsed (with a warning)."""
+        if self.entries.get(key) is entry:
+            del self.entries[key]
+        self._warn(entry[0], entry[1], str(error))
 
     # -- merging (also used for this process's own writes)
-    def apply_entry(self, key: str, sort: SortKey, info: dict[str, tp.Any]) -> bool:
+    def apply_entry(self, key: str, entry: Entry) -> bool:
         """Records an entry line; returns True if it is now the live value of key."""
+        sort = entry_sort(entry)
         if self._cleared is not None and sort < self._cleared:
             return False
         dead = self._dead.get(key)
         if dead is not None and sort < dead:
             return False
         current = self.entries.get(key)
-        if current is not None and sort < current.sort:
-            return False
-        if current is not None and current.sort[:2] == sort[:2]:
-            return False  # the same line, read again (own write, then re-read)
-        self.entries[key] = Entry(sort, info)
+        if current is not None:
+            current_sort = entry_sort(current)
+            if sort < current_sort or current_sort[:2] == sort[:2]:
+                return False  # older, or the same line read again (own write, re-read)
+        self.entries[key] = entry
         return True
 
     def apply_delete(self, key: str, sort: SortKey) -> None:
@@ -383,7 +474,7 @@ class IndexView:
         if dead is None or dead < sort:
             self._dead[key] = sort
         current = self.entries.get(key)
-        if current is not None and current.sort < sort:
+        if current is not None and entry_sort(current) < sort:
             del self.entries[key]
 
     def apply_clear(self, sort: SortKey) -> None:
@@ -391,7 +482,7 @@ class IndexView:
         if self._cleared is not None and sort < self._cleared:
             return
         self._cleared = sort
-        self.entries = {k: e for k, e in self.entries.items() if e.sort > sort}
+        self.entries = {k: e for k, e in self.entries.items() if entry_sort(e) > sort}
         self._dead = {k: s for k, s in self._dead.items() if s > sort}
 
     def mark_consumed(self, name: str, start: int, length: int, mtime: int | None = None) -> int:
