@@ -85,7 +85,7 @@ def test_map_modes(tmp_path: Path) -> None:
     Squarer(infra={"folder": tmp_path}).process([1, 2])
     ro = Squarer(infra={"folder": tmp_path, "mode": "read-only"})
     assert _values(ro.process([1])) == [1]
-    with pytest.raises(RuntimeError, match="read-only.*1 of 2"):
+    with pytest.raises(RuntimeError, match=r"read-only.*1 of 2"):
         ro.process([1, 3])
     CALLS.clear()
     forced = Squarer(infra={"folder": tmp_path, "mode": "force"})
@@ -102,7 +102,7 @@ def test_forbid_single_item(tmp_path: Path) -> None:
 
 
 def test_item_uid_must_be_str() -> None:
-    with pytest.raises(TypeError, match="must return a str.*int"):
+    with pytest.raises(TypeError, match=r"must return a str.*int"):
         BadUid().process([1])
 
 
