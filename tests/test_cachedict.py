@@ -439,6 +439,22 @@ def test_garbled_and_truncated_lines(tmp_path: Path) -> None:
         assert cache["late"] == 1
 
 
+def test_garbled_line_with_valid_prefix(tmp_path: Path) -> None:
+    # lines are only fully parsed when read: a line whose start looks right is listed,
+    # then dropped with a warning naming the file and line when its value is loaded
+    index = _write_keys(tmp_path, 3)
+    lines = index.read_bytes().split(b"\n")
+    lines[1] = b'{"#key":"k1","#t":12,"#type":"Json","content":{"a":}'
+    index.write_bytes(b"\n".join(lines))
+    cache: CacheDict[tp.Any] = CacheDict(tmp_path)
+    assert cache["k0"] == {"v": 0}
+    with pytest.warns(CacheDictWarning, match=f"line 2 of CacheDict index {index}"):
+        with pytest.raises(KeyError):
+            cache["k1"]
+    assert set(cache.keys()) == {"k0", "k2"}
+    assert cache["k2"] == {"v": 2}
+
+
 def test_entry_with_missing_data_is_an_error_naming_the_file(tmp_path: Path) -> None:
     cache: CacheDict[tp.Any] = CacheDict(tmp_path, cache_type="Pickle")
     with cache.writer() as w:

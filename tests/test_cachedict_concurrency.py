@@ -129,6 +129,27 @@ def test_same_key_concurrent_writers(tmp_path: Path, cache_type: str | None) -> 
     assert len(CacheDict(tmp_path)) == n_keys - 1
 
 
+def _write_in_forked_child(cache: CacheDict[tp.Any]) -> None:
+    cache["child"] = np.full(3, 2.0)  # still "inside" the context inherited from the parent
+
+
+def test_fork_inside_write_context(tmp_path: Path) -> None:
+    cache: CacheDict[tp.Any] = CacheDict(tmp_path)
+    ctx = multiprocessing.get_context("fork")
+    with cache.writer() as w:
+        w["parent"] = np.full(3, 1.0)  # the parent's writer files are open
+        proc = ctx.Process(target=_write_in_forked_child, args=(cache,))
+        proc.start()
+        proc.join()
+        assert proc.exitcode == 0
+        w["parent2"] = np.full(1000, 3.0)
+    # the child wrote to its own files: nothing interleaved with the parent's
+    assert len(list(tmp_path.glob("*-info.jsonl"))) == 2
+    fresh: CacheDict[tp.Any] = CacheDict(tmp_path)
+    for key, value in {"parent": 1.0, "child": 2.0, "parent2": 3.0}.items():
+        assert set(np.asarray(fresh[key]).tolist()) == {value}
+
+
 def test_threads_write_to_own_files(tmp_path: Path) -> None:
     cache: CacheDict[tp.Any] = CacheDict(tmp_path)
 

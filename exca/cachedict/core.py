@@ -25,6 +25,7 @@ On disk (details in :mod:`exca.cachedict.index`)::
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import typing as tp
 import warnings
@@ -275,7 +276,7 @@ class CacheDict(tp.Generic[X]):
 
     def _get_writer(self) -> IndexWriter:
         writer: IndexWriter | None = getattr(self._local, "writer", None)
-        if writer is None:
+        if writer is None or writer.pid != os.getpid():  # forked in a write context: new files
             assert self.folder is not None
             writer = IndexWriter(self.folder)
             self._local.writer = writer

@@ -144,6 +144,7 @@ class IndexWriter:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self.pid = os.getpid()
         self.name = writer_name()
         self.index_name = f"{self.name}{INFO_SUFFIX}"
         self.data_rel = f"{DATA_DIR}/{self.name}"
