@@ -1,0 +1,726 @@
+"""The engine of exca's Hydra launchers (``hydra/launcher=exca_inline|exca_local|exca_slurm``).
+
+The plugin classes live in ``hydra_plugins.exca_launcher`` (Hydra's plugin namespace, kept
+import-free); they create a :class:`SweepRunner` in ``setup()`` and forward ``launch()`` to it.
+
+One ``launch()`` (one batch of a sweep):
+
+1. **compose** every job's config (``hydra.job.num``/``id`` set, output dir resolved) and,
+   when it has a ``_target_`` naming a pydantic model, **validate** it; with caching on,
+   compute its **uid** and **uid folder**. Any bad job aborts the batch before anything
+   runs, naming each bad job's overrides and error;
+2. **decide** per job from ``hydra.launcher.mode``: serve from cache, run, or report a
+   failure recorded before (``cached`` mode); check (hits) or write (runs) the config dumps
+   of each uid folder (:func:`exca.layout.check_or_write_configs`); ``read-only`` aborts
+   listing every uncached job;
+3. **run** the uncached jobs (one per uid) through an exca backend (in process, or one
+   submitit job array), serve the cached ones through Hydra's ``run_job`` while remote jobs
+   run, then collect the results (a job sharing its uid with another job of the same
+   sweep is served from the cache once that one finished).
+
+In a job (:class:`JobRunner`) Hydra's ``run_job`` runs the task function; a completed
+job's return value is written to the uid folder's :class:`~exca.cachedict.CacheDict`
+(key ``"result"``), a failed job's traceback to ``error.txt`` (never as a result).
+
+Cache layout (``<cache_folder>`` is ``hydra.launcher.cache_folder``)::
+
+    <cache_folder>/<module>.<ModelClass>,<version>/<uid>/   config with a pydantic _target_
+    <cache_folder>/<hydra.job.name>,<version>/<uid>/        any other config
+        uid.yaml, full-uid.yaml, config.yaml               config dumps (exca.layout)
+        *-info.jsonl, data/                                the cached return value
+        error.txt                                          traceback of the last failure
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import pickle
+import time
+import traceback
+import typing as tp
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.singleton import Singleton
+from hydra.core.utils import (
+    JobReturn,
+    JobStatus,
+    configure_log,
+    filter_overrides,
+    run_job,
+    setup_globals,
+)
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from exca import layout
+from exca.backends import Job, Resources, get_backend
+from exca.base import EXECUTION_FIELDS
+from exca.cachedict import CacheDict
+from exca.confdict import ConfDict
+
+from .convert import omegaconf_to_dict
+from .errors import did_you_mean
+
+if tp.TYPE_CHECKING:
+    import pydantic
+
+__all__ = ["MODES", "JobFailedBefore", "JobRunner", "SweepError", "SweepRunner"]
+
+log = logging.getLogger(__name__)
+
+MODES = ("cached", "retry", "force", "read-only")
+RESULT = "result"  # CacheDict key of the task function's return value
+ERROR = "error.txt"  # traceback of a failed job, in its uid folder
+_CACHE_PARAMS = ("cache_folder", "mode", "version", "exclude_from_uid")
+_RUN_PARAMS = ("logs", "max_jobs")
+_KNOWN_PARAMS = frozenset(_CACHE_PARAMS + _RUN_PARAMS + EXECUTION_FIELDS)
+
+
+class SweepError(RuntimeError):
+    """The sweep cannot start: bad jobs, read-only misses or a cache conflict (nothing ran)."""
+
+
+class JobFailedBefore(RuntimeError):
+    """In ``cached`` mode, a job whose last run failed is not rerun: this error carries
+    the recorded traceback (``hydra.launcher.mode=retry`` reruns failed jobs)."""
+
+
+class JobCrashed(RuntimeError):
+    """A job process ended without returning (killed, timed out, unpicklable result...)."""
+
+
+# # # # # settings # # # # #
+
+
+@dataclasses.dataclass
+class Settings:
+    """``hydra.launcher`` parameters, checked."""
+
+    cache_folder: Path | None
+    mode: str
+    version: str
+    exclude_from_uid: list[str]
+    logs: str
+    max_jobs: int | None
+    resources: dict[str, tp.Any]
+
+    @classmethod
+    def from_params(cls, params: tp.Mapping[str, tp.Any], cwd: str) -> Settings:
+        """Reads the launcher's params (``cwd``: where relative cache folders start)."""
+        plain: dict[str, tp.Any] = {
+            k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+            for k, v in params.items()
+        }
+        unknown = sorted(set(plain) - _KNOWN_PARAMS)
+        if unknown:
+            hint = did_you_mean(unknown[0], _KNOWN_PARAMS, prefix="hydra.launcher")
+            raise ValueError(f"unknown exca launcher parameter(s) {unknown}: {hint}")
+        mode = str(plain.get("mode", "cached"))
+        if mode not in MODES:
+            raise ValueError(f"hydra.launcher.mode={mode!r} is not one of {', '.join(MODES)}")
+        exclude = plain.get("exclude_from_uid") or []
+        if isinstance(exclude, str) or not all(isinstance(k, str) for k in exclude):
+            raise ValueError(
+                f"hydra.launcher.exclude_from_uid must be a list of dotted keys, got {exclude!r}"
+            )
+        folder = plain.get("cache_folder")
+        cache_folder = None
+        if folder not in (None, ""):
+            cache_folder = Path(str(folder)).expanduser()
+            if not cache_folder.is_absolute():
+                cache_folder = Path(cwd) / cache_folder
+        max_jobs = plain.get("max_jobs")
+        if max_jobs is not None and int(max_jobs) < 1:
+            raise ValueError(f"hydra.launcher.max_jobs must be >= 1 (or null), got {max_jobs}")
+        version = plain.get("version", "0")
+        if not isinstance(version, str | int) or "/" in str(version) or "," in str(version):
+            raise ValueError(
+                f"hydra.launcher.version={version!r}: expected a string without '/' or ','"
+            )
+        return cls(
+            cache_folder=cache_folder,
+            mode=mode,
+            version=str(version),
+            exclude_from_uid=list(exclude),
+            logs=str(plain.get("logs") or ".submitit/%j"),
+            max_jobs=None if max_jobs is None else int(max_jobs),
+            resources={k: plain[k] for k in EXECUTION_FIELDS if k in plain},
+        )
+
+
+# # # # # the job side # # # # #
+
+
+@dataclasses.dataclass
+class JobRunner:
+    """Runs one job (Hydra's ``run_job``) and records its outcome in its uid folder.
+
+    It is what a backend runs: in process for ``exca_inline``, pickled (with cloudpickle,
+    by submitit) to the job process otherwise. Remote jobs first restore Hydra's
+    singletons (ConfigStore, custom OmegaConf resolvers, ...) from ``singleton_state``.
+    """
+
+    hydra_context: HydraContext
+    task_function: TaskFunction
+    singleton_state: dict[str, tp.Any] | None = None
+
+    def __call__(self, config: DictConfig, folder: str | None) -> JobReturn:
+        remote = self.singleton_state is not None
+        rank = 0
+        if remote:
+            import submitit
+
+            Singleton.set_state(self.singleton_state)
+            setup_globals()
+            env = submitit.JobEnvironment()
+            rank = env.global_rank
+            with read_write(config.hydra.job), open_dict(config.hydra.job):
+                config.hydra.job.id = env.job_id
+        ret = run_job(
+            hydra_context=self.hydra_context,
+            task_function=self.task_function,
+            config=config,
+            job_dir_key="hydra.sweep.dir",
+            job_subdir_key="hydra.sweep.subdir",
+        )
+        error = ret._return_value if ret.status == JobStatus.FAILED else None
+        tb = "" if error is None else "".join(traceback.format_exception(error))
+        if remote and ret.status == JobStatus.COMPLETED:
+            try:  # the value travels back to the launcher: check it can
+                pickle.dumps(ret._return_value)
+            except Exception as e:
+                tb = traceback.format_exc()
+                error = JobCrashed(
+                    "the task function's return value cannot be sent back from the job "
+                    f"process (pickling failed: {type(e).__name__}: {e})"
+                )
+                ret.status, ret.return_value = JobStatus.FAILED, error
+        if folder is not None and rank == 0:
+            _record(ret, Path(folder), tb)
+        if remote and error is not None:
+            where = f"job {os.environ.get('SLURM_JOB_ID') or os.getpid()}"
+            _add_note(error, f"Traceback in {where}:\n{tb.rstrip()}")
+            try:
+                pickle.dumps(error)
+            except Exception:
+                ret.return_value = JobCrashed(f"{type(error).__name__}: {error}\n{tb}")
+        return ret
+
+
+def _add_note(error: BaseException, note: str) -> None:
+    if note not in getattr(error, "__notes__", ()):
+        error.add_note(note)
+
+
+def _record(ret: JobReturn, folder: Path, tb: str) -> None:
+    """Caches a completed job's value, or records a failed job's traceback."""
+    if ret.status == JobStatus.COMPLETED:
+        cd: CacheDict[tp.Any] = CacheDict(folder)
+        try:
+            with cd.writer() as writer:
+                if RESULT not in cd:  # else: written meanwhile by a job with the same uid
+                    writer[RESULT] = ret._return_value
+        except Exception as e:
+            log.warning(
+                "The result of this job could not be cached in %s (%s: %s): the job will "
+                "run again in the next sweep",
+                folder,
+                type(e).__name__,
+                e,
+            )
+            return
+        (folder / ERROR).unlink(missing_ok=True)
+    elif ret.status == JobStatus.FAILED:
+        try:
+            layout.atomic_write_text(folder / ERROR, tb)
+        except OSError as e:
+            log.warning("Could not record the failure in %s: %s", folder, e)
+
+
+@dataclasses.dataclass
+class _CachedValue:
+    """Task function of a cache hit: returns the cached value."""
+
+    folder: Path
+
+    def __call__(self, cfg: DictConfig) -> tp.Any:
+        return CacheDict(self.folder)[RESULT]
+
+
+@dataclasses.dataclass
+class _Failure:
+    """Task function of a job that is reported failed without running."""
+
+    error: BaseException
+
+    def __call__(self, cfg: DictConfig) -> tp.Any:
+        raise self.error
+
+
+# # # # # the launcher side # # # # #
+
+Action = tp.Literal["run", "cached", "failed-before", "duplicate"]
+
+
+@dataclasses.dataclass
+class _Job:
+    idx: int
+    overrides: list[str]
+    config: DictConfig
+    model: type[pydantic.BaseModel] | None = None
+    uid: str = ""
+    folder: Path | None = None
+    uid_cfg: ConfDict | None = None
+    full_uid: tp.Callable[[], ConfDict] | None = None
+    full: ConfDict | None = None
+    action: Action = "run"
+    first: int = -1  # for duplicates: index (in the batch) of the job computing the uid
+    ret: JobReturn | None = None
+
+    @property
+    def name(self) -> str:
+        overrides = " ".join(filter_overrides(self.overrides))
+        return f"#{self.idx} ({overrides or 'no override'})"
+
+
+class SweepRunner:
+    """What an exca launcher does (see the module docstring); one per ``setup()``."""
+
+    def __init__(
+        self,
+        *,
+        cluster: str | None,
+        params: tp.Mapping[str, tp.Any],
+        hydra_context: HydraContext,
+        task_function: TaskFunction,
+        config: DictConfig,
+    ) -> None:
+        self.cluster = cluster
+        self.hydra_context = hydra_context
+        self.task_function = task_function
+        self.config = config
+        self.settings = Settings.from_params(params, cwd=str(config.hydra.runtime.cwd))
+        self.name = "exca_inline" if cluster is None else f"exca_{cluster}"
+        _SweepConfigMemo.install(hydra_context)
+
+    # ---- launch ----
+    def launch(
+        self, job_overrides: tp.Sequence[tp.Sequence[str]], initial_job_idx: int
+    ) -> list[JobReturn]:
+        """Runs a batch of jobs; returns their JobReturns in the order of ``job_overrides``."""
+        setup_globals()
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        if "mode" in self.config.hydra.sweep and self.config.hydra.sweep.mode is not None:
+            os.chmod(sweep_dir, mode=int(str(self.config.hydra.sweep.mode), 8))
+        _SweepConfigMemo.consume(self.hydra_context)
+        try:
+            jobs = self._compose(job_overrides, initial_job_idx)
+        finally:
+            _SweepConfigMemo.clear(self.hydra_context)
+        if self.settings.cache_folder is not None:
+            self._decide(jobs)
+        self._log_plan(jobs)
+        self._execute(jobs)
+        failed = [
+            job for job in jobs if job.ret is not None and job.ret.status != JobStatus.COMPLETED
+        ]
+        if failed:
+            lines = [f"{job.name}: {_short(job.ret._return_value)}" for job in failed]  # type: ignore[union-attr]
+            log.error(
+                "[%s] %d of %d jobs failed:\n\t%s",
+                self.name,
+                len(failed),
+                len(jobs),
+                "\n\t".join(lines),
+            )
+        return [tp.cast(JobReturn, job.ret) for job in jobs]
+
+    # ---- 1. compose, validate, uid ----
+    def _compose(
+        self, job_overrides: tp.Sequence[tp.Sequence[str]], initial_job_idx: int
+    ) -> list[_Job]:
+        loader = self.hydra_context.config_loader
+        jobs: list[_Job] = []
+        problems: list[str] = []
+        seen_excluded: set[str] = set()
+        for k, overrides in enumerate(job_overrides):
+            idx = initial_job_idx + k
+            job = _Job(idx=idx, overrides=list(overrides), config=DictConfig({}))
+            try:
+                job.config = loader.load_sweep_config(self.config, list(overrides))
+                with open_dict(job.config):
+                    job.config.hydra.job.id = idx
+                    job.config.hydra.job.num = idx
+                self._prepare(job, seen_excluded)
+            except Exception as e:
+                problems.append(f"{job.name}: {_describe(e)}")
+            jobs.append(job)
+        if problems:
+            raise SweepError(
+                f"[{self.name}] {len(problems)} of {len(jobs)} jobs are invalid; nothing was run:\n"
+                + "\n".join(f"  - {p}" for p in problems)
+            )
+        missing = [k for k in self.settings.exclude_from_uid if k not in seen_excluded]
+        if missing and jobs and self.settings.cache_folder is not None:
+            full = jobs[0].full
+            keys = list(full.flat()) if full is not None else []
+            hints = [f"{k!r} ({did_you_mean(k.rsplit('.', 1)[-1], keys)})" for k in missing]
+            raise SweepError(
+                f"[{self.name}] hydra.launcher.exclude_from_uid lists keys that no job's "
+                f"config has: {', '.join(hints)}"
+            )
+        return jobs
+
+    def _prepare(self, job: _Job, seen_excluded: set[str]) -> None:
+        """Validates a job's config into its model (if any) and computes its uid folder."""
+        cfg = job.config
+        caching = self.settings.cache_folder is not None
+        target = cfg.get("_target_") if "_target_" in cfg else None
+        if not caching and not isinstance(target, str):
+            return  # nothing to check: the config goes to the task function as is
+        output_dir = os.path.join(str(cfg.hydra.sweep.dir), str(cfg.hydra.sweep.subdir))
+        with read_write(cfg.hydra.runtime), open_dict(cfg.hydra.runtime):
+            cfg.hydra.runtime.output_dir = os.path.abspath(output_dir)
+        task_cfg = OmegaConf.masked_copy(cfg, [str(key) for key in cfg if key != "hydra"])
+        OmegaConf.copy_cache(from_config=cfg, to_config=task_cfg)
+        hydra_config = HydraConfig.instance()
+        previous = hydra_config.cfg
+        hydra_config.set_config(cfg)  # for ${hydra:...} interpolations
+        try:
+            model: pydantic.BaseModel | None = None
+            if isinstance(target, str):
+                job.model = _model_class(target)
+                if job.model is not None:
+                    from .validate import to_model
+
+                    model = to_model(task_cfg, job.model)
+            if not caching:
+                return
+            job.full = ConfDict(omegaconf_to_dict(task_cfg, resolve=True))
+        finally:
+            hydra_config.cfg = previous
+        exclude = self.settings.exclude_from_uid
+        seen_excluded.update(k for k in exclude if k in job.full)
+        version = self.settings.version
+        if model is not None:
+            assert job.model is not None
+            uid_cfg = ConfDict.from_model(model, uid=True, exclude_defaults=True)
+            prefix = f"{job.model.__module__}.{job.model.__qualname__},{version}"
+            bound = model
+
+            def full_uid() -> ConfDict:
+                out = ConfDict.from_model(bound, uid=True, exclude_defaults=False)
+                for key in exclude:
+                    out.pop(key, None)
+                return out
+
+            job.full_uid = full_uid
+        else:
+            uid_cfg = job.full.copy()
+            name = str(cfg.hydra.job.name).replace(os.sep, "_")
+            prefix = f"{name},{version}"
+            job.full_uid = lambda: uid_cfg
+        for key in exclude:
+            uid_cfg.pop(key, None)
+        job.uid_cfg = uid_cfg
+        job.uid = uid_cfg.to_uid()
+        assert self.settings.cache_folder is not None
+        job.folder = self.settings.cache_folder / prefix / layout.uid_name(job.uid)
+
+    # ---- 2. decide ----
+    def _decide(self, jobs: list[_Job]) -> None:
+        mode = self.settings.mode
+        first_of: dict[Path, int] = {}
+        uncached: list[str] = []
+        problems: list[str] = []
+        for k, job in enumerate(jobs):
+            assert job.folder is not None and job.uid_cfg is not None
+            if job.folder in first_of:
+                job.action, job.first = "duplicate", first_of[job.folder]
+                continue
+            first_of[job.folder] = k
+            cached = mode != "force" and RESULT in CacheDict(job.folder)
+            if cached:
+                job.action = "cached"
+            elif mode == "cached" and (job.folder / ERROR).exists():
+                job.action = "failed-before"
+            else:
+                job.action = "run"
+            if mode == "read-only" and not cached:
+                why = " (failed before)" if (job.folder / ERROR).exists() else ""
+                uncached.append(f"{job.name}: {job.folder}{why}")
+                continue
+            try:
+                layout.check_or_write_configs(
+                    job.folder,
+                    job.uid_cfg,
+                    full_uid=tp.cast(tp.Callable[[], ConfDict], job.full_uid),
+                    full=lambda job=job: tp.cast(ConfDict, job.full),  # type: ignore[misc]
+                    write=job.action == "run",
+                )
+            except layout.ConfigMismatchError as e:
+                problems.append(f"{job.name}: {e}")
+        if uncached:
+            raise SweepError(
+                f"[{self.name}] hydra.launcher.mode=read-only but {len(uncached)} of "
+                f"{len(jobs)} jobs have no cached result; nothing was run:\n"
+                + "\n".join(f"  - {line}" for line in uncached)
+            )
+        if problems:
+            raise SweepError(
+                f"[{self.name}] {len(problems)} jobs conflict with the cache; nothing was run:\n"
+                + "\n".join(f"  - {p}" for p in problems)
+            )
+
+    def _log_plan(self, jobs: list[_Job]) -> None:
+        counts = {a: sum(job.action == a for job in jobs) for a in tp.get_args(Action)}
+        to_run = counts["run"]
+        if self.settings.cache_folder is None:
+            log.info(f"[{self.name}] launching {len(jobs)} jobs (caching off)")
+            for job in jobs:
+                log.info(f"\t{job.name}")
+            return
+        text = f"[{self.name}] {to_run} to run, {counts['cached']} cached"
+        if counts["failed-before"]:
+            text += f", {counts['failed-before']} failed before (mode=retry reruns them)"
+        if counts["duplicate"]:
+            text += f", {counts['duplicate']} sharing a uid with another job"
+        log.info(f"{text} (mode={self.settings.mode}, cache: {self.settings.cache_folder})")
+        for job in jobs:
+            label = {"failed-before": "failed before", "duplicate": "same uid"}.get(
+                job.action, job.action
+            )
+            where = f"{job.folder.parent.name}/{job.folder.name}" if job.folder else ""
+            log.info(f"\t{job.name}: {label:<13} {where}")
+
+    # ---- 3. run ----
+    def _execute(self, jobs: list[_Job]) -> None:
+        to_run = [job for job in jobs if job.action == "run"]
+        if self.settings.mode == "force" or self.settings.mode == "retry":
+            for job in to_run:
+                if job.folder is not None:
+                    _clear(job.folder)
+        served = [job for job in jobs if job.action in ("cached", "failed-before")]
+        if self.cluster is None:
+            runner = JobRunner(self.hydra_context, self.task_function)
+            backend = get_backend(None, Resources())
+            submitted = backend.submit_many(runner, [self._job_args(job) for job in to_run])
+            self._serve(served)
+            self._collect(to_run, submitted)
+        else:
+            runner = JobRunner(self.hydra_context, self.task_function, Singleton.get_state())
+            windowed = self.cluster == "local" and self.settings.max_jobs is not None
+            if windowed:
+                self._serve(served)
+                submitted = self._submit_windowed(runner, to_run)
+            else:
+                submitted = self._submit(runner, to_run)
+                self._serve(served)
+            self._collect(to_run, submitted)
+        self._serve_duplicates(jobs)
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+
+    def _job_args(self, job: _Job) -> tuple[tp.Any, ...]:
+        return (job.config, None if job.folder is None else str(job.folder))
+
+    def _resources(self) -> Resources:
+        settings = self.settings
+        res = Resources(folder=Path(settings.logs), max_workers=settings.max_jobs)
+        for name, value in settings.resources.items():
+            setattr(res, name, value)
+        return res
+
+    def _submit(self, runner: JobRunner, jobs: list[_Job]) -> list[Job]:
+        if not jobs:
+            return []
+        backend = get_backend(self.cluster, self._resources())
+        submitted = backend.submit_many(runner, [self._job_args(job) for job in jobs])
+        ids = ", ".join(str(s.job_id) for s in submitted[:5]) + (", ..." if len(jobs) > 5 else "")
+        log.info(
+            f"[{self.name}] submitted {len(submitted)} jobs ({ids}); logs in {self.settings.logs}"
+        )
+        return submitted
+
+    def _submit_windowed(self, runner: JobRunner, jobs: list[_Job]) -> list[Job]:
+        """Local processes, at most ``max_jobs`` at a time (waits for all of them)."""
+        limit = self.settings.max_jobs or len(jobs)
+        backend = get_backend(self.cluster, self._resources())
+        submitted: list[Job | None] = [None] * len(jobs)
+        running: list[Job] = []
+        for k, job in enumerate(jobs):
+            while len(running) >= limit:
+                time.sleep(0.05)
+                running = [s for s in running if not s.done()]
+            submitted[k] = backend.submit(runner, *self._job_args(job))
+            running.append(tp.cast(Job, submitted[k]))
+        return [tp.cast(Job, s) for s in submitted]
+
+    def _collect(self, jobs: list[_Job], submitted: list[Job]) -> None:
+        for job, sub in zip(jobs, submitted, strict=True):
+            try:
+                ret = sub.result()
+                if isinstance(ret, list):  # several tasks per node: submitit gives them all
+                    ret = ret[0]
+                job.ret = ret
+            except Exception as e:
+                error = JobCrashed(f"job {sub.job_id} did not return: {type(e).__name__}: {e}")
+                error.__cause__ = e
+                if job.folder is not None:
+                    _record_crash(job.folder, error)
+                job.ret = self._failed_return(job, error)
+
+    def _serve(self, jobs: list[_Job]) -> None:
+        """Cached jobs and failures recorded before, through Hydra's run_job."""
+        for job in jobs:
+            assert job.folder is not None
+            task: TaskFunction
+            if job.action == "cached":
+                task = _CachedValue(job.folder)
+            else:
+                text = (job.folder / ERROR).read_text(encoding="utf8")
+                error = JobFailedBefore(
+                    f"{job.name} failed in an earlier sweep and is not rerun in mode=cached "
+                    f"(hydra.launcher.mode=retry reruns it); recorded in {job.folder / ERROR}:\n"
+                    f"{text.rstrip()}"
+                )
+                task = _Failure(error)
+            job.ret = JobRunner(self.hydra_context, task)(job.config, None)
+
+    def _serve_duplicates(self, jobs: list[_Job]) -> None:
+        for job in jobs:
+            if job.action != "duplicate":
+                continue
+            first = jobs[job.first]
+            assert job.folder is not None and first.ret is not None
+            if first.ret.status == JobStatus.COMPLETED and RESULT in CacheDict(job.folder):
+                task: TaskFunction = _CachedValue(job.folder)
+            else:
+                task = _Failure(
+                    RuntimeError(
+                        f"{job.name} shares its uid folder {job.folder} with {first.name}, "
+                        f"which did not produce a cached result: {_short(first.ret._return_value)}"
+                    )
+                )
+            job.ret = JobRunner(self.hydra_context, task)(job.config, None)
+
+    def _failed_return(self, job: _Job, error: BaseException) -> JobReturn:
+        cfg = job.config
+        ret = JobReturn()
+        ret.overrides = list(OmegaConf.to_container(cfg.hydra.overrides.task))  # type: ignore[arg-type]
+        ret.cfg = OmegaConf.masked_copy(cfg, [str(key) for key in cfg if key != "hydra"])
+        ret.hydra_cfg = OmegaConf.masked_copy(cfg, "hydra")
+        try:
+            ret.working_dir = str(cfg.hydra.runtime.output_dir)
+        except Exception:  # not resolved: caching off and no _target_
+            ret.working_dir = os.getcwd()
+        ret.task_name = str(cfg.hydra.job.name)
+        ret.status = JobStatus.FAILED
+        ret.return_value = error
+        return ret
+
+
+def _record_crash(folder: Path, error: BaseException) -> None:
+    try:
+        layout.atomic_write_text(folder / ERROR, "".join(traceback.format_exception(error)))
+    except OSError:
+        pass
+
+
+def _clear(folder: Path) -> None:
+    """Removes a uid folder's result and failure record before a rerun (modes force/retry)."""
+    (folder / ERROR).unlink(missing_ok=True)
+    cd: CacheDict[tp.Any] = CacheDict(folder)
+    if RESULT in cd:
+        with cd.writer():
+            del cd[RESULT]
+
+
+def _model_class(target: str) -> type[pydantic.BaseModel] | None:
+    """The pydantic model named by ``_target_`` (None for any other target)."""
+    import pydantic
+    from hydra.utils import get_class
+
+    from .schema import REGISTERED
+
+    if target in REGISTERED:
+        return REGISTERED[target]
+    try:
+        cls = get_class(target)
+    except Exception as e:
+        raise ValueError(f"cannot import _target_={target!r}: {e}") from e
+    if isinstance(cls, type) and issubclass(cls, pydantic.BaseModel):
+        return cls
+    return None
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    cause = error.__cause__ or error.__context__
+    if cause is not None and str(cause).strip() and str(cause).strip() not in text:
+        text += f"\n    caused by {type(cause).__name__}: {str(cause).strip()}"
+    return text.replace("\n", "\n    ")
+
+
+def _short(error: tp.Any) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"
+
+
+class _SweepConfigMemo:
+    """Reuses, in ``launch()``, the job configs Hydra's basic sweeper just composed.
+
+    Hydra's ``BasicSweeper`` composes every job of a batch to validate it, throws the
+    configs away, and calls the launcher, which composes each job again: composition is
+    most of the time a sweep of short jobs takes. This wraps the config loader's
+    ``load_sweep_config`` so that each config composed for given (master config,
+    overrides) is handed out once more, unchanged (the validation only reads it), to
+    the launcher; the memo is emptied at the end of each ``launch()``. Any other call
+    composes as usual.
+    """
+
+    def __init__(self, original: tp.Callable[[DictConfig, list[str]], DictConfig]) -> None:
+        self.original = original
+        self.configs: dict[tuple[int, tuple[str, ...]], DictConfig] = {}
+        self.consuming = False
+
+    def __call__(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
+        key = (id(master_config), tuple(sweep_overrides))
+        if self.consuming:
+            cfg = self.configs.pop(key, None)
+            if cfg is not None:
+                return cfg
+            return self.original(master_config, sweep_overrides)
+        cfg = self.original(master_config, sweep_overrides)
+        self.configs[key] = cfg
+        return cfg
+
+    def __getstate__(self) -> dict[str, tp.Any]:
+        return {"original": self.original, "configs": {}, "consuming": False}
+
+    @classmethod
+    def install(cls, hydra_context: HydraContext) -> None:
+        loader = hydra_context.config_loader
+        if isinstance(loader.__dict__.get("load_sweep_config"), cls):
+            return
+        try:
+            loader.load_sweep_config = cls(loader.load_sweep_config)  # type: ignore[method-assign]
+        except AttributeError:  # a loader which does not allow it: no memo
+            pass
+
+    @classmethod
+    def consume(cls, hydra_context: HydraContext) -> None:
+        memo = hydra_context.config_loader.__dict__.get("load_sweep_config")
+        if isinstance(memo, cls):
+            memo.consuming = True
+
+    @classmethod
+    def clear(cls, hydra_context: HydraContext) -> None:
+        memo = hydra_context.config_loader.__dict__.get("load_sweep_config")
+        if isinstance(memo, cls):
+            memo.configs.clear()
+            memo.consuming = False

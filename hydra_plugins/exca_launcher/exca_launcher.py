@@ -1,0 +1,160 @@
+"""Hydra launchers running sweeps through exca's backends and skipping cached jobs.
+
+Select one with ``hydra/launcher=exca_inline`` (in this process), ``exca_local``
+(local subprocesses, through submitit) or ``exca_slurm`` (a Slurm job array). The
+config fields are the same for the three, so a command line switches between them
+by changing only the launcher name; execution fields a launcher does not use are
+ignored (``exca_inline`` ignores them all, ``exca_local`` ignores the ``slurm_*`` ones).
+
+Caching is on when ``hydra.launcher.cache_folder`` is set: see
+``docs/howto-hydra-launcher.md``.
+
+No ``from __future__ import annotations`` here: Hydra's scan executes this module before
+registering it in ``sys.modules``, and dataclasses (like OmegaConf) need real annotations.
+
+This module is imported by Hydra's plugin scan at every start-up: it must stay cheap
+(only the standard library and Hydra, which is already imported). The work is done by
+:mod:`exca.hydra.launcher`, imported when a launcher is set up.
+"""
+
+import abc
+import dataclasses
+import typing as tp
+
+from hydra.core.config_store import ConfigStore
+from hydra.plugins.launcher import Launcher
+
+if tp.TYPE_CHECKING:
+    from hydra.core.utils import JobReturn
+    from hydra.types import HydraContext, TaskFunction
+    from omegaconf import DictConfig
+
+    from exca.hydra.launcher import SweepRunner
+
+_MODULE = "hydra_plugins.exca_launcher.exca_launcher"
+
+
+@dataclasses.dataclass
+class ExcaLauncherConf:
+    """Config of the exca launchers (``hydra.launcher.*``).
+
+    Caching: ``cache_folder`` (None: caching off; a relative path is relative to the
+    directory the app is started from), ``mode`` (``cached``, ``retry``, ``force`` or
+    ``read-only``), ``version`` (part of the cache folder name: bump it when the task
+    function changes), ``exclude_from_uid`` (dotted config keys that do not change the
+    result).
+
+    Execution (same names as :class:`exca.TaskInfra`'s fields): ``logs`` (submitit's
+    folder, ``%j`` is the job id), ``max_jobs`` (jobs running at the same time: Slurm
+    array parallelism, or local processes), and the resources.
+    """
+
+    _target_: str = f"{_MODULE}.ExcaInlineLauncher"
+    # caching
+    cache_folder: tp.Optional[str] = None  # noqa: UP045 (OmegaConf needs typing forms)
+    mode: str = "cached"
+    version: str = "0"
+    exclude_from_uid: tp.List[str] = dataclasses.field(default_factory=list)  # noqa: UP006
+    # where and how jobs run
+    logs: str = "${hydra.sweep.dir}/.submitit/%j"
+    max_jobs: tp.Optional[int] = None  # noqa: UP045
+    job_name: tp.Optional[str] = "${hydra.job.name}"  # noqa: UP045
+    timeout_min: tp.Optional[int] = 60  # noqa: UP045
+    nodes: tp.Optional[int] = 1  # noqa: UP045
+    tasks_per_node: tp.Optional[int] = 1  # noqa: UP045
+    cpus_per_task: tp.Optional[int] = None  # noqa: UP045
+    gpus_per_node: tp.Optional[int] = None  # noqa: UP045
+    mem_gb: tp.Optional[float] = None  # noqa: UP045
+    max_pickle_size_gb: tp.Optional[float] = None  # noqa: UP045
+    slurm_constraint: tp.Optional[str] = None  # noqa: UP045
+    slurm_partition: tp.Optional[str] = None  # noqa: UP045
+    slurm_account: tp.Optional[str] = None  # noqa: UP045
+    slurm_qos: tp.Optional[str] = None  # noqa: UP045
+    slurm_use_srun: bool = False
+    slurm_additional_parameters: tp.Optional[tp.Dict[str, tp.Any]] = None  # noqa: UP006,UP045
+    slurm_setup: tp.Optional[tp.List[str]] = None  # noqa: UP006,UP045
+    conda_env: tp.Optional[str] = None  # noqa: UP045
+
+
+@dataclasses.dataclass
+class ExcaInlineLauncherConf(ExcaLauncherConf):
+    """``hydra/launcher=exca_inline``: jobs run one after the other in this process."""
+
+    _target_: str = f"{_MODULE}.ExcaInlineLauncher"
+
+
+@dataclasses.dataclass
+class ExcaLocalLauncherConf(ExcaLauncherConf):
+    """``hydra/launcher=exca_local``: one local subprocess per job (submitit)."""
+
+    _target_: str = f"{_MODULE}.ExcaLocalLauncher"
+
+
+@dataclasses.dataclass
+class ExcaSlurmLauncherConf(ExcaLauncherConf):
+    """``hydra/launcher=exca_slurm``: one Slurm job array for the uncached jobs (submitit)."""
+
+    _target_: str = f"{_MODULE}.ExcaSlurmLauncher"
+
+
+_CS = ConfigStore.instance()
+_CS.store(group="hydra/launcher", name="exca_inline", node=ExcaInlineLauncherConf, provider="exca")
+_CS.store(group="hydra/launcher", name="exca_local", node=ExcaLocalLauncherConf, provider="exca")
+_CS.store(group="hydra/launcher", name="exca_slurm", node=ExcaSlurmLauncherConf, provider="exca")
+
+
+class ExcaLauncher(Launcher):
+    """Base of the exca launchers; ``cluster`` names the exca backend jobs run on."""
+
+    def __init__(self, **params: tp.Any) -> None:
+        self.params = params
+        self.runner: SweepRunner | None = None
+
+    @property
+    @abc.abstractmethod
+    def cluster(self) -> str | None:
+        """The :func:`exca.backends.get_backend` cluster name (None: in process)."""
+
+    def setup(
+        self,
+        *,
+        hydra_context: "HydraContext",
+        task_function: "TaskFunction",
+        config: "DictConfig",
+    ) -> None:
+        """Called by Hydra before the sweep: reads and checks ``hydra.launcher``."""
+        from exca.hydra.launcher import SweepRunner  # lazy: keeps the plugin scan cheap
+
+        self.runner = SweepRunner(
+            cluster=self.cluster,
+            params=self.params,
+            hydra_context=hydra_context,
+            task_function=task_function,
+            config=config,
+        )
+
+    def launch(
+        self, job_overrides: tp.Sequence[tp.Sequence[str]], initial_job_idx: int
+    ) -> "tp.Sequence[JobReturn]":
+        """Runs the uncached jobs of a batch; returns one JobReturn per job, in order."""
+        if self.runner is None:
+            raise RuntimeError(f"{type(self).__name__}.launch() called before setup()")
+        return self.runner.launch(job_overrides, initial_job_idx)
+
+
+class ExcaInlineLauncher(ExcaLauncher):
+    """Runs the jobs one after the other in the current process (quick sweeps, debugging)."""
+
+    cluster = None
+
+
+class ExcaLocalLauncher(ExcaLauncher):
+    """Runs each job in its own local subprocess (submitit's local executor)."""
+
+    cluster = "local"
+
+
+class ExcaSlurmLauncher(ExcaLauncher):
+    """Submits the jobs as one Slurm job array (submitit)."""
+
+    cluster = "slurm"
