@@ -1,0 +1,452 @@
+"""The infras' cluster paths through real ``sbatch`` on the local Slurm cluster.
+
+Every job here is submitted by exca to the cluster started by
+``bash scripts/local-slurm.sh start``; each test checks that Slurm really ran it (job ids,
+the job's own ``SLURM_*`` environment, ``sacct`` records) besides what exca reports.
+
+The classes below are pickled *by reference* into the jobs: the job's Python imports
+``tests.test_slurm_infra``, which it finds because submitit starts the job in the
+submission's working directory (the repository root, where pytest runs).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import typing as tp
+import uuid
+from pathlib import Path
+
+import pydantic
+import pytest
+
+from exca import MapInfra, TaskInfra
+from exca.backends import LocalJob
+
+pytestmark = pytest.mark.slurm
+
+ROOT = Path(__file__).resolve().parents[1]
+# small jobs that never wait for each other (the partition oversubscribes its cores)
+RESOURCES: dict[str, tp.Any] = {"timeout_min": 5, "mem_gb": 0.25, "cpus_per_task": 1}
+T = tp.TypeVar("T")
+
+
+# ---------- what the jobs run ----------
+
+
+def slurm_env() -> dict[str, str | None]:
+    """What Slurm told the current process about its job (None values outside Slurm)."""
+    env = os.environ
+    return {
+        "job_id": env.get("SLURM_JOB_ID"),
+        "array_job_id": env.get("SLURM_ARRAY_JOB_ID"),
+        "array_task_id": env.get("SLURM_ARRAY_TASK_ID"),
+    }
+
+
+class SlurmTask(pydantic.BaseModel):
+    """Its result says where it was computed."""
+
+    param: int = 1
+    infra: TaskInfra = TaskInfra(version="1")
+
+    @infra.apply
+    def process(self) -> dict[str, tp.Any]:
+        return {"double": 2 * self.param, "pid": os.getpid(), **slurm_env()}
+
+
+class FailingWhileFlag(pydantic.BaseModel):
+    """Raises while the file ``flag`` exists."""
+
+    flag: str
+    infra: TaskInfra = TaskInfra()
+
+    @infra.apply
+    def process(self) -> str | None:
+        if Path(self.flag).exists():
+            raise ValueError(f"failing on purpose while {self.flag} exists")
+        return os.environ.get("SLURM_JOB_ID")
+
+
+class Sleeper(pydantic.BaseModel):
+    """Sleeps ``seconds`` then returns them."""
+
+    seconds: int
+    infra: TaskInfra = TaskInfra()
+
+    @infra.apply
+    def process(self) -> int:
+        time.sleep(self.seconds)
+        return self.seconds
+
+
+class SlurmMap(pydantic.BaseModel):
+    """Maps x -> coeff * x, and says which job computed each item."""
+
+    coeff: int = 3
+    infra: MapInfra = MapInfra(version="1")
+
+    @infra.apply(item_uid=str)
+    def process(self, items: tp.Sequence[int]) -> tp.Iterator[dict[str, tp.Any]]:
+        env = slurm_env()
+        for x in items:
+            yield {"value": self.coeff * x, **env}
+
+
+# ---------- helpers ----------
+
+
+def run(*command: str) -> str:
+    """Stdout of a (Slurm) command."""
+    return subprocess.run(command, capture_output=True, text=True, check=True, timeout=30).stdout
+
+
+def settled(read: tp.Callable[[], T], done: tp.Callable[[T], bool], timeout_s: float = 30) -> T:
+    """The first value of ``read()`` for which ``done`` holds, polled for up to ``timeout_s``
+    (then the last value): Slurm's accounting trails the controller by a moment."""
+    deadline = time.monotonic() + timeout_s
+    value = read()
+    while not done(value) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        value = read()
+    return value
+
+
+def sacct(job_id: str, expected: dict[str, str] | None = None) -> dict[str, str]:
+    """JobID -> State of the allocations of ``job_id`` (all tasks of an array) recorded by
+    the accounting, once it equals ``expected`` (or no state is a running one)."""
+
+    def read() -> dict[str, str]:
+        out = run("sacct", "-X", "--noheader", "--parsable2", "--format=JobID,State", f"-j{job_id}")
+        return dict(line.split("|", 1) for line in out.splitlines() if line)
+
+    def done(states: dict[str, str]) -> bool:
+        if expected is not None:
+            return states == expected
+        return bool(states) and not {"PENDING", "RUNNING", "COMPLETING"} & set(states.values())
+
+    return settled(read, done)
+
+
+def squeue_state(job_id: str) -> str:
+    """``<state> <reason>`` of a job as the controller sees it."""
+    return run("squeue", "--noheader", "--format=%T %r", f"--jobs={job_id}").strip()
+
+
+def fresh_process(code: str) -> tp.Any:
+    """Runs ``code`` in a new Python process (from the repository root) and returns the
+    JSON it prints on its last line."""
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, f"fresh process failed:\n{proc.stderr}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def is_slurm_job_id(job_id: str) -> bool:
+    return re.fullmatch(r"\d+(_\d+)?", job_id) is not None
+
+
+# ---------- TaskInfra ----------
+
+
+@pytest.mark.parametrize("cluster", ["slurm", "auto"])
+def test_task_runs_through_sbatch(slurm_folder: Path, cluster: str) -> None:
+    task = SlurmTask(param=3, infra={"folder": slurm_folder, "cluster": cluster, **RESOURCES})
+    if cluster == "auto":
+        assert task.infra.executor().cluster == "slurm", "auto must pick the Slurm cluster"
+    assert task.infra.status() == "not submitted"
+    job = task.infra.job()
+    assert is_slurm_job_id(job.job_id) and "_" not in job.job_id
+    out = task.process()
+    # computed by that Slurm job, in another process
+    assert out["double"] == 6
+    assert out["job_id"] == job.job_id
+    assert out["array_job_id"] is None
+    assert out["pid"] != os.getpid()
+    assert task.infra.status() == "completed"
+    # submitit's sbatch script asked for our resources, in the infra's logs folder
+    user_logs = slurm_folder / "logs"
+    (script,) = user_logs.glob(f"*/{job.job_id}/{job.job_id}_submission.sh")
+    text = script.read_text()
+    assert "#SBATCH --mem=256MB" in text
+    assert "#SBATCH --time=5" in text
+    assert sacct(job.job_id, {job.job_id: "COMPLETED"}) == {job.job_id: "COMPLETED"}
+    # the result is cached: a new object with the same config submits nothing
+    again = SlurmTask(param=3, infra={"folder": slurm_folder, "cluster": cluster, **RESOURCES})
+    assert again.process() == out
+    assert isinstance(again.infra.job(), LocalJob)
+    assert len(list(user_logs.glob("*/*/*_submission.sh"))) == 1
+
+
+def test_task_default_does_not_use_srun(slurm_folder: Path) -> None:
+    """``slurm_use_srun`` defaults to False: the batch script runs Python itself."""
+    task = SlurmTask(param=4, infra={"folder": slurm_folder, "cluster": "slurm", **RESOURCES})
+    assert task.infra.slurm_use_srun is False
+    job = task.infra.job()
+    assert task.process()["job_id"] == job.job_id
+    (script,) = slurm_folder.glob(f"logs/*/{job.job_id}/{job.job_id}_submission.sh")
+    assert "srun" not in script.read_text(), "slurm_use_srun=False but the job runs through srun"
+
+
+def test_job_array_submits_only_uncached(slurm_folder: Path) -> None:
+    base = SlurmTask(infra={"folder": slurm_folder, "cluster": "slurm", **RESOURCES})
+    # 3 of the 10 configs are computed beforehand, in this process (same uid folders)
+    for param in range(3):
+        assert SlurmTask(param=param, infra={"folder": slurm_folder}).process()["job_id"] is None
+    with base.infra.job_array() as array:
+        for param in range(10):
+            array.append(base.infra.clone_obj(param=param))
+    jobs = [task.infra.job() for task in array]
+    assert all(isinstance(job, LocalJob) for job in jobs[:3])
+    submitted = jobs[3:]
+    # exactly 7 jobs, as one Slurm job array
+    array_id = submitted[0].job_id.split("_")[0]
+    assert [job.job_id for job in submitted] == [f"{array_id}_{k}" for k in range(7)]
+    results = [task.process() for task in array]
+    assert [r["double"] for r in results] == [2 * param for param in range(10)]
+    assert all(r["job_id"] is None for r in results[:3])  # the cache, not a job
+    assert [(r["array_job_id"], r["array_task_id"]) for r in results[3:]] == [
+        (array_id, str(k)) for k in range(7)
+    ]
+    expected = {f"{array_id}_{k}": "COMPLETED" for k in range(7)}
+    assert sacct(array_id, expected) == expected
+    assert all(task.infra.status() == "completed" for task in array)
+    # all 10 cached now: a second array submits nothing
+    with base.infra.job_array() as again:
+        for param in range(10):
+            again.append(base.infra.clone_obj(param=param))
+    assert all(isinstance(task.infra.job(), LocalJob) for task in again)
+    assert [task.process() for task in again] == results
+
+
+# ---------- MapInfra ----------
+
+
+def test_map_packs_items_into_max_jobs(slurm_folder: Path) -> None:
+    infra = {"folder": slurm_folder, "cluster": "slurm", "max_jobs": 4, **RESOURCES}
+    items = list(range(1000))
+    outputs = list(SlurmMap(infra=infra).process(items))
+    assert [out["value"] for out in outputs] == [3 * x for x in items]
+    # every item was computed on Slurm, by the tasks of one job array of 4 tasks
+    array_ids = {out["array_job_id"] for out in outputs}
+    assert len(array_ids) == 1 and None not in array_ids
+    (array_id,) = array_ids
+    per_task: dict[str, int] = {}
+    for out in outputs:
+        per_task[out["array_task_id"]] = per_task.get(out["array_task_id"], 0) + 1
+    assert per_task == {str(k): 250 for k in range(4)}
+    expected = {f"{array_id}_{k}": "COMPLETED" for k in range(4)}
+    assert sacct(array_id, expected) == expected
+    # a new object reads all 1,000 from the cache and submits nothing; 10 new items -> 1 more
+    # array (of at most 4 tasks), and only the new items are computed
+    again = SlurmMap(infra=infra)
+    assert list(again.process(items)) == outputs
+    more = list(again.process(range(995, 1010)))
+    assert more[:5] == outputs[995:]
+    new_arrays = {out["array_job_id"] for out in more[5:]}
+    assert len(new_arrays) == 1 and array_id not in new_arrays
+    assert len({out["array_task_id"] for out in more[5:]}) == 4
+    submissions = list(slurm_folder.glob("logs/*/*/*_submission.sh"))
+    assert len(submissions) == 2  # one sbatch script per array
+
+
+# ---------- failures ----------
+
+
+def test_failing_job_traceback_status_and_retry(slurm_folder: Path) -> None:
+    flag = slurm_folder / "fail-flag"
+    flag.touch()
+
+    def make(mode: str) -> FailingWhileFlag:
+        infra = {"folder": slurm_folder, "cluster": "slurm", "mode": mode, **RESOURCES}
+        return FailingWhileFlag(flag=str(flag), infra=infra)
+
+    task = make("cached")
+    with pytest.raises(Exception, match="failing on purpose") as info:
+        task.process()
+    # the job's own traceback text reaches the caller
+    text = str(info.value)
+    assert "ValueError: failing on purpose" in text
+    assert "in process" in text and "test_slurm_infra.py" in text
+    job_id = task.infra.job().job_id
+    assert is_slurm_job_id(job_id)
+    assert sacct(job_id, {job_id: "FAILED"}) == {job_id: "FAILED"}
+    assert task.infra.status() == "failed"
+    with pytest.raises(Exception, match="failing on purpose"):
+        task.infra.job().result()
+    # nothing is cached as completed
+    with pytest.raises(RuntimeError, match="read-only"):
+        make("read-only").process()
+    flag.unlink()  # the next run would succeed...
+    # ...but mode="cached" gives the failed job's error again, without resubmitting
+    cached = make("cached")
+    assert cached.infra.status() == "failed"
+    with pytest.raises(Exception, match="failing on purpose"):
+        cached.process()
+    assert cached.infra.job().job_id == job_id
+    # mode="retry" reruns it on Slurm
+    retry = make("retry")
+    new_id = retry.process()
+    assert new_id is not None and new_id != job_id
+    assert retry.infra.status() == "completed"
+    assert sacct(new_id, {new_id: "COMPLETED"}) == {new_id: "COMPLETED"}
+    assert make("read-only").process() == new_id
+    assert make("cached").infra.status() == "completed"
+
+
+def test_job_killed_at_time_limit_is_failed_and_not_cached(slurm_folder: Path) -> None:
+    """Slurm kills a job exceeding ``timeout_min`` (state TIMEOUT); it never writes a result,
+    and exca sees it as failed (through the accounting) instead of waiting forever.
+
+    submitit asks Slurm for ``--signal=USR2@90`` and ends the job itself on USR2
+    (see the next test); here the warning signal is moved to SIGURG, which Python
+    ignores, so that Slurm itself stops the job at its limit: 60 to ~95 s after it started.
+    """
+    infra = {
+        "folder": slurm_folder,
+        "cluster": "slurm",
+        "timeout_min": 1,
+        "mem_gb": 0.25,
+        "slurm_additional_parameters": {"signal": "URG@1"},
+    }
+    task = Sleeper(seconds=600, infra=infra)
+    job = task.infra.job()
+    with pytest.raises(Exception, match="TIMEOUT"):
+        task.process()
+    assert sacct(job.job_id) == {job.job_id: "TIMEOUT"}
+    assert task.infra.status() == "failed"
+    assert not list(slurm_folder.glob(f"logs/*/{job.job_id}/*_result.pkl"))
+    fresh = Sleeper(seconds=600, infra={**infra, "mode": "read-only"})
+    with pytest.raises(RuntimeError, match="read-only"):
+        fresh.process()
+    assert Sleeper(seconds=600, infra=infra).infra.status() == "failed"
+
+
+def test_job_timing_out_with_submitit_default_signal(slurm_folder: Path) -> None:
+    """With submitit's default ``--signal=USR2@90`` and ``timeout_min=1``, the time-limit
+    warning comes at once: submitit's handler ends the (not checkpointable) job as timed
+    out. exca reports it failed and caches nothing."""
+    infra = {"folder": slurm_folder, "cluster": "slurm", "timeout_min": 1, "mem_gb": 0.25}
+    task = Sleeper(seconds=600, infra=infra)
+    job = task.infra.job()
+    with pytest.raises(Exception, match="timed-out"):
+        task.process()
+    assert sacct(job.job_id) == {job.job_id: "FAILED"}
+    assert task.infra.status() == "failed"
+    with pytest.raises(RuntimeError, match="read-only"):
+        Sleeper(seconds=600, infra={**infra, "mode": "read-only"}).process()
+
+
+# ---------- workdir snapshots ----------
+
+SNAPSHOT_MODULE = """
+import os
+
+import pydantic
+
+import exca
+
+VALUE = "old code"
+
+
+class Snap(pydantic.BaseModel):
+    tag: str = "x"
+    infra: exca.TaskInfra = exca.TaskInfra()
+
+    @infra.apply
+    def process(self) -> dict[str, str]:
+        return {"value": VALUE, "file": __file__, "cwd": os.getcwd()}
+"""
+
+
+def test_workdir_snapshot_protects_queued_job(slurm_folder: Path, tmp_path: Path) -> None:
+    name = f"exca_snap_{uuid.uuid4().hex[:8]}"  # unique: xdist workers share nothing else
+    code = tmp_path / "code"
+    code.mkdir()
+    source = code / f"{name}.py"
+    source.write_text(SNAPSHOT_MODULE)
+    sys.path.insert(0, str(code))
+    job_id = None
+    try:
+        module = importlib.import_module(name)
+        infra = {
+            "folder": slurm_folder / "cache",
+            "cluster": "slurm",
+            "workdir": {"copied": [str(source)]},
+            **RESOURCES,
+        }
+        held = {**infra, "slurm_additional_parameters": {"hold": True}}
+        task = module.Snap(tag="held", infra=held)
+        job = task.infra.job()
+        job_id = job.job_id
+        assert squeue_state(job_id) == "PENDING JobHeldUser"
+        # the source is edited while the job waits in the queue
+        source.write_text(SNAPSHOT_MODULE.replace('"old code"', '"new code"'))
+        run("scontrol", "release", job_id)
+        out = task.process()
+        assert out["value"] == "old code"
+        snapshots = task.infra.uid_folder() / "code"
+        assert Path(out["file"]).parent.parent == snapshots
+        assert Path(out["cwd"]) == Path(out["file"]).parent
+        assert sacct(job_id, {job_id: "COMPLETED"}) == {job_id: "COMPLETED"}
+        # a job submitted after the edit snapshots (and runs) the new code
+        later = module.Snap(tag="later", infra=infra)
+        assert later.process()["value"] == "new code"
+    finally:
+        sys.path.remove(str(code))
+        sys.modules.pop(name, None)
+        if job_id is not None and "PENDING" in squeue_state(job_id):
+            run("scancel", job_id)
+
+
+# ---------- a fresh process finds the job ----------
+
+FRESH_CODE = """
+import json
+from tests.test_slurm_infra import SlurmTask
+
+task = SlurmTask(param={param}, infra={{"folder": {folder!r}, "cluster": "slurm"}})
+status = task.infra.status()
+job = task.infra.job()
+result = job.result() if {wait} else None
+print(json.dumps([status, job.job_id, result, task.infra.status()]))
+"""
+
+
+def test_job_and_status_from_a_fresh_process(slurm_folder: Path) -> None:
+    infra = {"folder": slurm_folder, "cluster": "slurm", **RESOURCES}
+    held = {**infra, "slurm_additional_parameters": {"hold": True}}
+    task = SlurmTask(param=21, infra=held)
+    job = task.infra.job()
+    try:
+        assert squeue_state(job.job_id) == "PENDING JobHeldUser"
+
+        def fresh(wait: bool) -> list[tp.Any]:
+            code = FRESH_CODE.format(param=21, folder=str(slurm_folder), wait=wait)
+            return tp.cast(list[tp.Any], fresh_process(code))
+
+        # another process building the same config finds the queued job (no new submission)
+        assert fresh(wait=False) == ["running", job.job_id, None, "running"]
+        run("scontrol", "release", job.job_id)
+        status, _, result, after = fresh(wait=True)
+    finally:
+        if "PENDING" in squeue_state(job.job_id):
+            run("scancel", job.job_id)
+    assert status in ("running", "completed")  # depending on how fast the released job ran
+    assert result["double"] == 42 and result["job_id"] == job.job_id
+    assert after == "completed"
+    assert task.process() == result
+    # once completed, a fresh process reads the cached result
+    assert fresh(wait=True)[0] == "completed"
+    assert len(list(slurm_folder.glob("logs/*/*/*_submission.sh"))) == 1
