@@ -25,8 +25,9 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from exca import MapInfra, TaskInfra
+from exca import ConfDict, MapInfra, TaskInfra
 from exca.backends import LocalJob
+from exca.cachedict import CacheDict
 
 pytestmark = pytest.mark.slurm
 
@@ -450,3 +451,77 @@ def test_job_and_status_from_a_fresh_process(slurm_folder: Path) -> None:
     # once completed, a fresh process reads the cached result
     assert fresh(wait=True)[0] == "completed"
     assert len(list(slurm_folder.glob("logs/*/*/*_submission.sh"))) == 1
+
+
+# ---------- the Hydra launcher's Slurm flavour ----------
+
+HYDRA_APP = """
+import os
+
+import hydra
+
+
+@hydra.main(version_base=None, config_path=".", config_name="config")
+def main(cfg):
+    env = os.environ
+    return {
+        "square": cfg.x * cfg.x,
+        "job_id": env.get("SLURM_JOB_ID"),
+        "array_job_id": env.get("SLURM_ARRAY_JOB_ID"),
+        "array_task_id": env.get("SLURM_ARRAY_TASK_ID"),
+    }
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def hydra_sweep(app_dir: Path, cache: Path, values: str) -> dict[int, dict[str, tp.Any]]:
+    """Runs ``app.py -m hydra/launcher=exca_slurm x=<values>``; returns x -> cached result
+    for every uid folder of the cache."""
+    command = [
+        sys.executable,
+        str(app_dir / "app.py"),
+        "-m",
+        "hydra/launcher=exca_slurm",
+        f"hydra.launcher.cache_folder={cache}",
+        f"hydra.launcher.logs={app_dir / 'logs' / '%j'}",
+        "hydra.launcher.mem_gb=0.25",
+        "hydra.launcher.timeout_min=5",
+        f"hydra.sweep.dir={app_dir / 'multirun'}",
+        f"x={values}",
+    ]
+    proc = subprocess.run(
+        command, cwd=app_dir, capture_output=True, text=True, timeout=240, check=False
+    )
+    assert proc.returncode == 0, f"sweep failed:\n{proc.stdout}\n{proc.stderr}"
+    results = {}
+    for uid_yaml in cache.glob("*/*/uid.yaml"):
+        x = ConfDict.from_yaml(uid_yaml)["x"]
+        results[x] = CacheDict(uid_yaml.parent)["result"]
+    return results
+
+
+def test_hydra_slurm_launcher_sweep_is_cached(slurm_folder: Path) -> None:
+    app_dir = slurm_folder / "app"
+    app_dir.mkdir()
+    (app_dir / "app.py").write_text(HYDRA_APP)
+    (app_dir / "config.yaml").write_text("x: 0\n")
+    cache = slurm_folder / "cache"
+    first = hydra_sweep(app_dir, cache, "1,2,3")
+    assert {x: r["square"] for x, r in first.items()} == {1: 1, 2: 4, 3: 9}
+    # the 3 jobs ran as one Slurm job array
+    array_ids = {r["array_job_id"] for r in first.values()}
+    assert len(array_ids) == 1 and None not in array_ids
+    (array_id,) = array_ids
+    assert sorted(r["array_task_id"] for r in first.values()) == ["0", "1", "2"]
+    expected = {f"{array_id}_{k}": "COMPLETED" for k in range(3)}
+    assert sacct(array_id, expected) == expected
+    # the same sweep with one more value: only that job runs, on Slurm
+    second = hydra_sweep(app_dir, cache, "1,2,3,4")
+    assert {x: second[x] for x in (1, 2, 3)} == first
+    assert second[4]["square"] == 16
+    new_id = second[4]["job_id"]
+    assert new_id is not None and new_id not in {r["job_id"] for r in first.values()}
+    assert sacct(new_id, {new_id: "COMPLETED"}) == {new_id: "COMPLETED"}
