@@ -265,3 +265,70 @@ def test_sigkill_leaves_partial_line_ignored(tmp_path: Path) -> None:
         with fresh.writer() as w:
             w["b"] = 2
         assert set(CacheDict(tmp_path).keys()) == {"a", "b"}
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_random_operations_across_writers_match_a_dict(tmp_path: Path, seed: int) -> None:
+    # 3 writer threads (3 index files) take turns writing, deleting and clearing;
+    # a long-lived reader and a fresh reader always agree with a plain dict
+    import queue
+    import random
+
+    rng = random.Random(seed)
+    commands: list[queue.Queue[tp.Any]] = [queue.Queue() for _ in range(3)]
+    done: queue.Queue[BaseException | None] = queue.Queue()
+
+    def worker(inbox: queue.Queue[tp.Any]) -> None:
+        cache: CacheDict[tp.Any] = CacheDict(tmp_path, cache_type=None)
+        while (command := inbox.get()) is not None:
+            op, key, value = command
+            try:
+                if op == "clear":
+                    cache.clear()
+                else:
+                    with cache.writer() as w:
+                        if op == "set":
+                            w[key] = value
+                        else:
+                            del w[key]
+                done.put(None)
+            except BaseException as e:
+                done.put(e)
+
+    threads = [threading.Thread(target=worker, args=(q,)) for q in commands]
+    for t in threads:
+        t.start()
+    model: dict[str, tp.Any] = {}
+    reader: CacheDict[tp.Any] = CacheDict(tmp_path, keep_in_ram=True)
+    try:
+        for step in range(150):
+            key = f"k{rng.randrange(12)}"
+            roll = rng.random()
+            if roll < 0.03:
+                command: tp.Any = ("clear", None, None)
+                model.clear()
+            elif key in model and roll < 0.4:
+                command = ("del", key, None)
+                del model[key]
+            elif key not in model:
+                value = rng.choice([np.full(3, step), {"step": step}, f"s{step}", step])
+                command = ("set", key, value)
+                model[key] = value
+            else:
+                continue
+            commands[rng.randrange(3)].put(command)
+            error = done.get(timeout=30)
+            assert error is None, error
+            for cache in (reader, CacheDict(tmp_path)):
+                assert set(cache.keys()) == set(model), step
+                for k, expected in model.items():
+                    got = cache[k]
+                    if isinstance(expected, np.ndarray):
+                        np.testing.assert_array_equal(got, expected)
+                    else:
+                        assert got == expected, (step, k)
+    finally:
+        for q in commands:
+            q.put(None)
+        for t in threads:
+            t.join()

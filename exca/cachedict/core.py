@@ -139,7 +139,10 @@ class CacheDict(tp.Generic[X]):
         if self._frozen and not force:
             return
         with self._lock:
+            generation = view.generation
             changed = view.refresh()
+            if view.generation != generation:
+                self._maps.clear()  # data files may have been removed and recreated
             if changed and self._ram_stamp:
                 entries = view.entries
                 for key, stamp in list(self._ram_stamp.items()):

@@ -69,10 +69,10 @@ _ACTIVE_LOCK = threading.Lock()
 _ACTIVE: dict[str, int] = {}  # writer names currently open in this process -> refcount
 
 
-def _process_token() -> tuple[str, int, str]:
-    """(sanitized host, pid, random token), regenerated after a fork."""
+def _process_token(renew: bool = False) -> tuple[str, int, str]:
+    """(sanitized host, pid, random token), regenerated after a fork (or on demand)."""
     pid = os.getpid()
-    if _PROCESS.get("pid") != pid:
+    if _PROCESS.get("pid") != pid or renew:
         host = "".join(c if c.isalnum() else "_" for c in socket.gethostname())[:40] or "host"
         _PROCESS.update(pid=pid, host=host, token=secrets.token_hex(3))
     return _PROCESS["host"], pid, _PROCESS["token"]
@@ -119,7 +119,14 @@ def writer_is_finished(name: str) -> bool:
 
 
 def remove_writer_files(folder: Path, name: str) -> None:
-    """Deletes the index file and the data folder of a (finished) writer."""
+    """Deletes the index file and the data folder of a (finished) writer.
+
+    If the writer belonged to this process, later writers of this process get a
+    new token: a removed writer name is never used again.
+    """
+    parsed = parse_writer_name(name)
+    if parsed is not None and parsed[1] == os.getpid():
+        _process_token(renew=True)
     shutil.rmtree(folder / DATA_DIR / name, ignore_errors=True)
     try:
         (folder / f"{name}{INFO_SUFFIX}").unlink()
@@ -281,6 +288,7 @@ class _FileState:
     mtime: int = -1
     consumed: int = 0  # bytes fully parsed (ends right after a newline)
     lines: int = 0  # complete lines consumed
+    inode: tuple[int, int] | None = None  # (device, inode): a replaced file is re-read
 
 
 class IndexView:
@@ -298,6 +306,7 @@ class IndexView:
         self._cleared: SortKey | None = None
         self._files: dict[str, _FileState] = {}
         self._warned: set[tuple[str, int]] = set()
+        self.generation = 0  # incremented by every reset
 
     def reset(self) -> None:
         """Forgets everything (the next refresh reads all files again)."""
@@ -305,6 +314,7 @@ class IndexView:
         self._dead.clear()
         self._cleared = None
         self._files.clear()
+        self.generation += 1
 
     # -- refresh
     def refresh(self) -> bool:
@@ -333,11 +343,13 @@ class IndexView:
             state = self._files.get(name)
             if state is None:
                 state = self._files[name] = _FileState()
+            inode = (st.st_dev, st.st_ino)
+            if (state.inode is not None and state.inode != inode) or st.st_size < state.consumed:
+                self.reset()  # the file was replaced (removed by clear(), then recreated)
+                return self.refresh() or True
+            state.inode = inode
             if st.st_size == state.size and st.st_mtime_ns == state.mtime:
                 continue
-            if st.st_size < state.consumed:
-                self.reset()
-                return self.refresh() or True
             state.size, state.mtime = st.st_size, st.st_mtime_ns
             if st.st_size > state.consumed:
                 changed |= self._read_tail(name, state)
@@ -366,8 +378,9 @@ class IndexView:
 
     def _read_fast(self, name: str, first: int, chunk: bytes, lines: list[bytes]) -> bool:
         """All lines at once, in the common case: standard lines with new distinct keys
-        (no tombstone, no clear marker). Returns False if not applicable."""
-        if self._dead or self._cleared is not None or _SPECIAL in chunk:
+        (not deleted before; no tombstone, no clear marker). Returns False if not
+        applicable (then lines are merged one by one)."""
+        if self._cleared is not None or _SPECIAL in chunk:
             return False
         n = len(lines)
         # C-level checks and extraction (no Python code per line): every line starts
@@ -391,6 +404,8 @@ class IndexView:
         new = dict(zip(keys, zip(itertools.repeat(name), itertools.count(first), lines)))
         if len(new) != n or not self.entries.keys().isdisjoint(new):
             return False  # duplicates: resolve line by line
+        if self._dead and not self._dead.keys().isdisjoint(new):
+            return False  # keys deleted before: compare with their tombstones
         self.entries.update(new)
         return True
 
