@@ -118,9 +118,11 @@ def settled(read: tp.Callable[[], T], done: tp.Callable[[T], bool], timeout_s: f
     return value
 
 
-def sacct(job_id: str, expected: dict[str, str] | None = None) -> dict[str, str]:
+def sacct(
+    job_id: str, expected: dict[str, str] | None = None, timeout_s: float = 30
+) -> dict[str, str]:
     """JobID -> State of the allocations of ``job_id`` (all tasks of an array) recorded by
-    the accounting, once it equals ``expected`` (or no state is a running one)."""
+    the accounting, once it equals ``expected`` (or once no state is a running one)."""
 
     def read() -> dict[str, str]:
         out = run("sacct", "-X", "--noheader", "--parsable2", "--format=JobID,State", f"-j{job_id}")
@@ -131,7 +133,7 @@ def sacct(job_id: str, expected: dict[str, str] | None = None) -> dict[str, str]
             return states == expected
         return bool(states) and not {"PENDING", "RUNNING", "COMPLETING"} & set(states.values())
 
-    return settled(read, done)
+    return settled(read, done, timeout_s)
 
 
 def squeue_state(job_id: str) -> str:
@@ -156,6 +158,57 @@ def fresh_process(code: str) -> tp.Any:
 
 def is_slurm_job_id(job_id: str) -> bool:
     return re.fullmatch(r"\d+(_\d+)?", job_id) is not None
+
+
+# ---------- time limits (slowest first) ----------
+
+
+def test_job_killed_at_time_limit_is_failed_and_not_cached(slurm_folder: Path) -> None:
+    """Slurm kills a job exceeding ``timeout_min`` (state TIMEOUT); it never writes a result,
+    and exca sees it as failed (through the accounting) and caches nothing.
+
+    submitit asks Slurm for ``--signal=USR2@90`` and ends the job itself on USR2 (see the
+    next test); here the warning signal is SIGURG, which Python ignores, so that Slurm
+    itself stops the job at its limit: 60 to ~95 s after it started. (First in the module:
+    the slowest test starts first.)
+    """
+    infra = {
+        "folder": slurm_folder,
+        "cluster": "slurm",
+        "timeout_min": 1,
+        "mem_gb": 0.25,
+        "slurm_additional_parameters": {"signal": "URG@1"},
+    }
+    task = Sleeper(seconds=600, infra=infra)
+    job = task.infra.job()
+    assert is_slurm_job_id(job.job_id)
+    assert sacct(job.job_id, timeout_s=200) == {job.job_id: "TIMEOUT"}
+    # submitit re-reads sacct with a growing delay (up to 60 s): refresh it now
+    job.done(force_check=True)
+    with pytest.raises(Exception, match="TIMEOUT"):
+        task.process()
+    assert task.infra.status() == "failed"
+    assert not list(slurm_folder.glob(f"logs/*/{job.job_id}/*_result.pkl"))
+    assert "DUE TO TIME LIMIT" in (job.stderr() or "")
+    # nothing cached: a new object finds the failed job, and read-only mode has no result
+    assert Sleeper(seconds=600, infra=infra).infra.status() == "failed"
+    with pytest.raises(RuntimeError, match="read-only"):
+        Sleeper(seconds=600, infra={**infra, "mode": "read-only"}).process()
+
+
+def test_job_timing_out_with_submitit_default_signal(slurm_folder: Path) -> None:
+    """With submitit's default ``--signal=USR2@90`` and ``timeout_min=1``, the time-limit
+    warning comes at once: submitit's handler ends the (not checkpointable) job as timed
+    out. exca reports it failed and caches nothing."""
+    infra = {"folder": slurm_folder, "cluster": "slurm", "timeout_min": 1, "mem_gb": 0.25}
+    task = Sleeper(seconds=600, infra=infra)
+    job = task.infra.job()
+    with pytest.raises(Exception, match="timed-out"):
+        task.process()
+    assert sacct(job.job_id) == {job.job_id: "FAILED"}
+    assert task.infra.status() == "failed"
+    with pytest.raises(RuntimeError, match="read-only"):
+        Sleeper(seconds=600, infra={**infra, "mode": "read-only"}).process()
 
 
 # ---------- TaskInfra ----------
@@ -304,49 +357,6 @@ def test_failing_job_traceback_status_and_retry(slurm_folder: Path) -> None:
     assert sacct(new_id, {new_id: "COMPLETED"}) == {new_id: "COMPLETED"}
     assert make("read-only").process() == new_id
     assert make("cached").infra.status() == "completed"
-
-
-def test_job_killed_at_time_limit_is_failed_and_not_cached(slurm_folder: Path) -> None:
-    """Slurm kills a job exceeding ``timeout_min`` (state TIMEOUT); it never writes a result,
-    and exca sees it as failed (through the accounting) instead of waiting forever.
-
-    submitit asks Slurm for ``--signal=USR2@90`` and ends the job itself on USR2
-    (see the next test); here the warning signal is moved to SIGURG, which Python
-    ignores, so that Slurm itself stops the job at its limit: 60 to ~95 s after it started.
-    """
-    infra = {
-        "folder": slurm_folder,
-        "cluster": "slurm",
-        "timeout_min": 1,
-        "mem_gb": 0.25,
-        "slurm_additional_parameters": {"signal": "URG@1"},
-    }
-    task = Sleeper(seconds=600, infra=infra)
-    job = task.infra.job()
-    with pytest.raises(Exception, match="TIMEOUT"):
-        task.process()
-    assert sacct(job.job_id) == {job.job_id: "TIMEOUT"}
-    assert task.infra.status() == "failed"
-    assert not list(slurm_folder.glob(f"logs/*/{job.job_id}/*_result.pkl"))
-    fresh = Sleeper(seconds=600, infra={**infra, "mode": "read-only"})
-    with pytest.raises(RuntimeError, match="read-only"):
-        fresh.process()
-    assert Sleeper(seconds=600, infra=infra).infra.status() == "failed"
-
-
-def test_job_timing_out_with_submitit_default_signal(slurm_folder: Path) -> None:
-    """With submitit's default ``--signal=USR2@90`` and ``timeout_min=1``, the time-limit
-    warning comes at once: submitit's handler ends the (not checkpointable) job as timed
-    out. exca reports it failed and caches nothing."""
-    infra = {"folder": slurm_folder, "cluster": "slurm", "timeout_min": 1, "mem_gb": 0.25}
-    task = Sleeper(seconds=600, infra=infra)
-    job = task.infra.job()
-    with pytest.raises(Exception, match="timed-out"):
-        task.process()
-    assert sacct(job.job_id) == {job.job_id: "FAILED"}
-    assert task.infra.status() == "failed"
-    with pytest.raises(RuntimeError, match="read-only"):
-        Sleeper(seconds=600, infra={**infra, "mode": "read-only"}).process()
 
 
 # ---------- workdir snapshots ----------
