@@ -314,14 +314,17 @@ class MmapCache:
         self._maps: OrderedDict[str, mmap.mmap] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, path: Path, end: int) -> mmap.mmap:
-        """A mapping of ``path`` covering at least ``end`` bytes."""
-        skey = str(path)
+    def lookup(self, name: str, end: int) -> mmap.mmap | None:
+        """The cached mapping of data file ``name`` if it covers ``end`` bytes."""
         with self._lock:
-            mm = self._maps.get(skey)
+            mm = self._maps.get(name)
             if mm is not None and len(mm) >= end:
-                self._maps.move_to_end(skey)
+                self._maps.move_to_end(name)
                 return mm
+        return None
+
+    def open(self, name: str, path: Path, end: int) -> mmap.mmap:
+        """Maps ``path`` (cached as ``name``), checking it has at least ``end`` bytes."""
         with path.open("rb") as f:
             size = os.fstat(f.fileno()).st_size
             if size < end:
@@ -330,8 +333,8 @@ class MmapCache:
                 )
             mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         with self._lock:
-            self._maps[skey] = mm
-            self._maps.move_to_end(skey)
+            self._maps[name] = mm
+            self._maps.move_to_end(name)
             while len(self._maps) > self.max_files:
                 self._maps.popitem(last=False)
         return mm
@@ -350,35 +353,38 @@ class LoadContext:
         self.key = key
         self.maps = maps
 
+    def check_name(self, name: str) -> str:
+        """Checks that a file name stored in an index line stays inside the folder."""
+        if name in _SAFE_NAMES:
+            return name
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"Invalid file name {name!r} for key {self.key!r}")
+        pure = PurePosixPath(name)
+        if pure.is_absolute() or ".." in pure.parts or "\\" in name or "\0" in name:
+            raise ValueError(
+                f"Refusing file name {name!r} for key {self.key!r}: not inside {self.folder}"
+            )
+        if len(_SAFE_NAMES) < 100_000:
+            _SAFE_NAMES.add(name)
+        return name
+
     def path(self, name: str) -> Path:
         """Absolute path of a file name stored in an index line (checked to stay
         inside the folder)."""
-        if name not in _SAFE_NAMES:
-            pure = PurePosixPath(name)
-            if (
-                not isinstance(name, str)
-                or not name
-                or pure.is_absolute()
-                or ".." in pure.parts
-                or "\\" in name
-                or "\0" in name
-            ):
-                raise ValueError(
-                    f"Refusing file name {name!r} for key {self.key!r}: not inside {self.folder}"
-                )
-            if len(_SAFE_NAMES) < 100_000:
-                _SAFE_NAMES.add(name)
-        return self.folder / name
+        return self.folder / self.check_name(name)
 
     def mmap(self, name: str, end: int) -> mmap.mmap:
         """A shared read-only mapping of the data file ``name`` covering ``end`` bytes."""
-        return self.maps.get(self.path(name), end)
+        mm = self.maps.lookup(name, end)
+        if mm is None:
+            mm = self.maps.open(name, self.path(name), end)
+        return mm
 
     def read(self, name: str, offset: int, length: int) -> bytes:
         """Bytes ``[offset, offset + length)`` of a (shared) data file."""
         if length == 0:
             return b""
-        return self.maps.get(self.path(name), offset + length)[offset : offset + length]
+        return self.mmap(name, offset + length)[offset : offset + length]
 
     def load(self, info: dict[str, tp.Any]) -> tp.Any:
         """Loads a nested value from its info (as returned by ``DumpContext.dump``)."""
