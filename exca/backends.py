@@ -171,13 +171,15 @@ def _run_in_job(func: tp.Callable[..., tp.Any], *args: tp.Any, **kwargs: tp.Any)
 class Backend:
     """Runs calls somewhere. Subclasses implement :meth:`submit_many`."""
 
-    name: tp.ClassVar[str | None] = None
     #: True when the call runs in another process (the function and its
-    #: arguments must then be picklable).
+    #: arguments are then pickled, and a code snapshot (workdir) applies).
     remote: tp.ClassVar[bool] = False
+    #: True when the backend needs the infra's folder (logs, job files, results).
+    needs_folder: tp.ClassVar[bool] = False
 
-    def __init__(self, resources: Resources) -> None:
+    def __init__(self, resources: Resources, cluster: str | None = None) -> None:
         self.resources = resources
+        self.cluster = cluster
 
     def submit(self, func: tp.Callable[..., tp.Any], *args: tp.Any) -> Job:
         """Runs ``func(*args)`` as one job."""
@@ -211,10 +213,7 @@ def get_backend(cluster: str | None, resources: Resources) -> Backend:
     except KeyError:
         known = ", ".join(repr(k) for k in BACKENDS)
         raise ValueError(f"Unknown cluster {cluster!r}; known clusters are: {known}") from None
-    backend = cls(resources)
-    if cluster is not None and hasattr(backend, "cluster"):
-        backend.cluster = cluster
-    return backend
+    return cls(resources, cluster)
 
 
 @register_backend(None)
@@ -231,8 +230,6 @@ class InlineBackend(Backend):
 class ThreadPoolBackend(Backend):
     """Runs calls in a thread pool of the current process."""
 
-    name = "threadpool"
-
     def _pool(self) -> concurrent.futures.Executor:
         return concurrent.futures.ThreadPoolExecutor(max_workers=self.resources.max_workers)
 
@@ -241,14 +238,13 @@ class ThreadPoolBackend(Backend):
     ) -> list[Job]:
         with self._pool() as pool:
             futures = [pool.submit(_run_in_job, func, *args) for args in args_list]
-        return [FutureJob(f, f"{self.name}-{k}") for k, f in enumerate(futures)]
+        return [FutureJob(f, f"{self.cluster}-{k}") for k, f in enumerate(futures)]
 
 
 @register_backend("processpool")
 class ProcessPoolBackend(ThreadPoolBackend):
     """Runs calls in a pool of local processes (arguments are pickled)."""
 
-    name = "processpool"
     remote = True
 
     def _pool(self) -> concurrent.futures.Executor:
@@ -260,13 +256,12 @@ class ProcessPoolBackend(ThreadPoolBackend):
         return concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
 
 
-@register_backend("local", "debug", "slurm", "auto")
+@register_backend("local", "slurm", "auto")
 class SubmititBackend(Backend):
-    """submitit executors: local processes, debug (in process), Slurm, or auto-detected."""
+    """submitit executors: local processes, Slurm, or auto-detected (Slurm if available)."""
 
-    name = "submitit"
     remote = True
-    cluster: str = "auto"
+    needs_folder = True
 
     def executor(self) -> tp.Any:
         """A configured ``submitit.AutoExecutor``."""
@@ -318,6 +313,13 @@ class SubmititBackend(Backend):
         with executor.batch():
             jobs = [executor.submit(_run_in_job, func, *args) for args in args_list]
         return jobs
+
+
+@register_backend("debug")
+class SubmititDebugBackend(SubmititBackend):
+    """submitit's debug executor: jobs run in this process, when their result is asked."""
+
+    remote = False
 
 
 def default_logs(folder: Path | str | None, logs: Path | str) -> Path | None:

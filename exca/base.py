@@ -11,15 +11,24 @@ An *infra* is a pydantic model used as a field of the user's model (the
         def run(self) -> float: ...
 
 This module holds what TaskInfra, MapInfra and SubmitInfra have in common: the
-execution fields, binding an infra instance to its owner, the uid and the uid
-folder (the cache layout lives in :mod:`exca.layout`), config dumps and their
-check, cloning, and freezing the owner once its uid is known.
+execution fields, the decoration of a method, binding an infra instance to its
+owner, the uid and the uid folder (the cache layout lives in
+:mod:`exca.layout`), config dumps and their check, cloning, and freezing the
+owner once its uid is known.
+
+How an infra finds its owner: ``infra.apply`` records the method (a
+:class:`MethodSpec`); when the owner class is created, the default infra's
+``__set_name__`` registers the spec for (owner class, field name) and adds an
+after-validator to the owner that binds each new owner instance to its own
+infra instance. The decorated method looks its infra up on the object it is
+called on, so copies, pickles and subclasses all find the right one.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import logging
 import typing as tp
 from pathlib import Path
@@ -27,7 +36,7 @@ from pathlib import Path
 import pydantic
 
 from . import layout
-from .backends import Resources, default_logs
+from .backends import BACKENDS, Resources, default_logs, get_backend
 from .confdict import ConfDict
 from .workdir import WorkDir
 
@@ -35,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 Mode = tp.Literal["cached", "retry", "force", "read-only"]
 ExcludeSpec = tp.Iterable[str] | tp.Callable[[tp.Any], tp.Iterable[str]] | str
+C = tp.TypeVar("C", bound=tp.Callable[..., tp.Any])
 
 # fields of the infras that say where and how to run, not what is computed
 EXECUTION_FIELDS = (
@@ -55,6 +65,9 @@ EXECUTION_FIELDS = (
     "slurm_setup",
     "conda_env",
 )
+# private attributes that survive pickling (everything else, e.g. RAM caches and
+# live jobs, is reset to its default)
+_PICKLED_PRIVATE = ("_obj", "_field_name", "_uid", "_uid_cfg")
 
 
 @dataclasses.dataclass
@@ -69,21 +82,76 @@ class MethodSpec:
     def name(self) -> str:
         return self.method.__name__
 
+    def __deepcopy__(self, memo: tp.Any) -> MethodSpec:
+        return self  # never mutated after the decoration: shared by all copies
+
+
+_ATOMIC = frozenset([type(None), str, int, float, bool, type(Path())])
 
 # (owner class, infra field name) -> spec, filled by apply + __set_name__
 _SPECS: dict[tuple[type, str], MethodSpec] = {}
 
 
+_FOUND: dict[tuple[type, str], MethodSpec | None] = {}  # cache of _find_spec
+
+
 def _find_spec(owner: type, name: str) -> MethodSpec | None:
+    """The spec of the method decorated by the infra field ``name`` of ``owner`` (or a base)."""
+    key = (owner, name)
+    try:
+        return _FOUND[key]
+    except KeyError:
+        pass
+    found = None
     for cls in owner.__mro__:
-        spec = _SPECS.get((cls, name))
-        if spec is not None:
-            return spec
-    return None
+        found = _SPECS.get((cls, name))
+        if found is not None:
+            break
+    _FOUND[key] = found
+    return found
 
 
-class FrozenModelError(AttributeError):
+def _private(model: pydantic.BaseModel) -> dict[str, tp.Any]:
+    """The dict of private attribute values of a model."""
+    return tp.cast(dict[str, tp.Any], model.__pydantic_private__)
+
+
+class FrozenModelError(RuntimeError):
     """Raised when a field of a model is changed after its uid was computed."""
+
+
+class _Private:
+    """Fast access to a pydantic private attribute (pydantic's own path is ~50x slower)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: tp.Any, objtype: tp.Any = None) -> tp.Any:
+        if obj is None:
+            return self
+        try:
+            return obj.__pydantic_private__[self.name]
+        except (KeyError, TypeError):
+            raise AttributeError(self.name) from None
+
+    def __set__(self, obj: tp.Any, value: tp.Any) -> None:
+        obj.__pydantic_private__[self.name] = value
+
+
+def _install_fast_private(cls: type[pydantic.BaseModel]) -> None:
+    for name in cls.__private_attributes__:
+        if not isinstance(cls.__dict__.get(name), _Private):
+            setattr(cls, name, _Private(name))
+
+
+def _private_defaults(cls: type[pydantic.BaseModel]) -> dict[str, tp.Any]:
+    """A fresh dict of the default values of the private attributes of an infra class."""
+    defaults = cls.__dict__.get("_exca_private_defaults")
+    if defaults is None:
+        defaults = {k: p.get_default() for k, p in cls.__private_attributes__.items()}
+        # only immutable defaults (None, False, "", sentinels), so they can be shared
+        type.__setattr__(cls, "_exca_private_defaults", defaults)
+    return dict(defaults)
 
 
 def _install_setattr_guard(owner: type) -> None:
@@ -95,10 +163,10 @@ def _install_setattr_guard(owner: type) -> None:
         if name in type(self).model_fields:
             for infra_name in _infra_fields(type(self)):
                 infra = self.__dict__.get(infra_name)
-                if isinstance(infra, BaseInfra) and infra._frozen and infra_name != name:
+                if isinstance(infra, BaseInfra) and infra._uid is not None:
                     raise FrozenModelError(
                         f"Cannot set {type(self).__name__}.{name}: the object is frozen since its "
-                        f"uid was computed ({infra._uid_cache!r}). Use "
+                        f"uid was computed ({infra._uid}). Use "
                         f"obj.{infra_name}.clone_obj({name}=...) to get a modified copy."
                     )
         previous(self, name, value)  # type: ignore[call-arg]
@@ -120,8 +188,25 @@ def _infra_fields(owner: type) -> list[str]:
     return tp.cast(list[str], cached)
 
 
+def _bound_infra(obj: tp.Any, name: str) -> tp.Any:
+    """The infra field ``name`` of ``obj``, bound to ``obj`` (an own copy if it was shared)."""
+    infra = obj.__dict__.get(name)
+    if not isinstance(infra, BaseInfra):
+        raise TypeError(f"{type(obj).__name__}.{name} is not an infra (got {infra!r})")
+    if infra._obj is not obj:
+        if infra._obj is not None:
+            infra = copy.deepcopy(infra)
+            obj.__dict__[name] = infra
+        infra._bind(obj, name)
+    return infra
+
+
 class BaseInfra(pydantic.BaseModel):
-    """Fields and behaviour common to all infras (see :class:`exca.TaskInfra`)."""
+    """Fields and behaviour common to all infras (see :class:`exca.TaskInfra`).
+
+    All fields but ``version`` are excluded from the uid: they say where and how
+    the computation runs, not what it computes.
+    """
 
     model_config = pydantic.ConfigDict(extra="forbid")
 
@@ -147,115 +232,211 @@ class BaseInfra(pydantic.BaseModel):
     workdir: WorkDir | None = None
     version: str = "0"
 
-    _obj: tp.Any = None
-    _field_name: str = ""
+    # uid rules (see exca.export): an infra contributes only its version
+    _exclude_from_cls_uid: tp.ClassVar[tuple[str, ...]] = ()
+
+    _obj: tp.Any = None  # the owner
+    _field_name: str = ""  # the owner's field holding this infra
     _spec: MethodSpec | None = None
-    _uid_cache: str | None = None
-    _frozen: bool = False
-    _checked: bool = False
+    _uid: str | None = None  # set by uid(): the owner is frozen from then on
+    _uid_cfg: ConfDict | None = None
+    _checked: bool = False  # config dumps written or checked
 
-    # ---- uid rules: an infra contributes only its version ----
-    def _exclude_from_cls_uid(self) -> list[str]:
-        return [name for name in type(self).model_fields if name != "version"]
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: tp.Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls._exclude_from_cls_uid = tuple(n for n in cls.model_fields if n != "version")
+        _install_fast_private(cls)
 
-    # ---- binding to the owner ----
-    def __set_name__(self, owner: type, name: str) -> None:
-        # called when the class body `infra: TaskInfra = TaskInfra()` is created:
-        # inject an after-validator that binds each owner instance to its infra
-        if self._spec is not None:
-            _SPECS[(owner, name)] = self._spec
-        self._field_name = name
+    @pydantic.model_validator(mode="after")
+    def _check_folder(self) -> tp.Self:
+        backend = BACKENDS.get(self.cluster)
+        if backend is not None and backend.needs_folder and self.folder is None:
+            raise ValueError(
+                f"cluster={self.cluster!r} requires a folder (jobs and their results are "
+                "stored there); only cluster=None works without one"
+            )
+        return self
 
-        def _exca_bind(obj: tp.Any) -> tp.Any:
-            infra = obj.__dict__.get(name)
-            if isinstance(infra, BaseInfra):
-                if infra._obj is not None and infra._obj is not obj:
-                    # one infra instance given to several objects: each gets its own
-                    infra = infra._unbound_copy()
-                    obj.__dict__[name] = infra
-                default = type(obj).model_fields[name].default
-                if isinstance(default, BaseInfra) and infra is not default:
-                    # values given for the infra complete the class's default infra
-                    for key in default.model_fields_set - infra.model_fields_set:
-                        infra.__dict__[key] = copy.deepcopy(default.__dict__[key])
-                        infra.model_fields_set.add(key)
-                infra._bind(obj, name)
-            return obj
-
-        setattr(owner, f"_exca_bind_{name}", pydantic.model_validator(mode="after")(_exca_bind))
-        _install_setattr_guard(owner)
-
-    def _unbound_copy(self) -> tp.Self:
-        new = self.model_copy()
-        for key in ("_obj", "_uid_cache", "_frozen", "_checked", *self._transient_private()):
-            setattr(new, key, self.__private_attributes__[key].get_default())
-        return new
-
-    def _bind(self, obj: tp.Any, name: str) -> None:
-        if self._obj is obj:
+    def __setattr__(self, name: str, value: tp.Any) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)  # fast path to the private attribute
             return
-        self._obj = obj
-        self._field_name = name
-        spec = _find_spec(type(obj), name)
-        if spec is not None:
-            self._spec = spec
-        self._post_bind()
-
-    def _post_bind(self) -> None:
-        """Hook for subclasses: validate the decorated method against the infra."""
-
-    @property
-    def obj(self) -> tp.Any:
-        """The object (owner model) this infra belongs to."""
-        if self._obj is None:
-            raise RuntimeError(
-                f"This {type(self).__name__} is not attached to an object: use it as a field "
-                "of a pydantic model and decorate one of its methods with @infra.apply"
+        if self._uid is not None and name in type(self).model_fields:
+            raise FrozenModelError(
+                f"Cannot set {type(self).__name__}.{name}: the infra is frozen since the uid of "
+                f"its object was computed ({self._uid}). Use "
+                f"obj.{self._field_name}.clone_obj({{'{self._field_name}.{name}': ...}}) "
+                "to get a modified copy."
             )
-        return self._obj
+        super().__setattr__(name, value)
 
-    @property
-    def spec(self) -> MethodSpec:
-        if self._spec is None and self._obj is not None:
-            self._spec = _find_spec(type(self._obj), self._field_name)
-        if self._spec is None:
-            raise RuntimeError(
-                f"{type(self.obj).__name__}.{self._field_name} decorates no method: "
-                f"use @{self._field_name}.apply on a method of {type(self.obj).__name__}"
-            )
-        return self._spec
+    def __repr_args__(self) -> tp.Iterable[tuple[str | None, tp.Any]]:
+        fields = type(self).model_fields
+        for name, value in self.__dict__.items():
+            if name in fields and value != fields[name].default:
+                yield name, value
 
-    def _record(self, method: tp.Callable[..., tp.Any], **options: tp.Any) -> MethodSpec:
+    # ---- decoration and binding to the owner ----
+    def _decorate(self, method: C, **options: tp.Any) -> C:
+        """Records the method (see :class:`MethodSpec`) and returns its wrapper, which
+        calls ``_call`` of the infra of the object it is called on."""
         exclude = options.pop("exclude_from_cache_uid", ())
         if isinstance(exclude, str) and not exclude.startswith("method:"):
             raise ValueError(
                 f"exclude_from_cache_uid={exclude!r}: expected a list of field names, a "
                 "callable, or 'method:<name>'"
             )
-        spec = MethodSpec(method=method, exclude_from_cache_uid=exclude, options=options)
         if self._spec is not None and self._spec.method is not method:
             raise RuntimeError(
                 f"This infra already decorates {self._spec.name}; an infra decorates one method"
             )
-        self._spec = spec
-        return spec
+        self._spec = MethodSpec(method=method, exclude_from_cache_uid=exclude, options=options)
+        default = self
+
+        @functools.wraps(method)
+        def wrapper(obj: tp.Any, *args: tp.Any, **kwargs: tp.Any) -> tp.Any:
+            return _bound_infra(obj, default._field_name)._call(*args, **kwargs)
+
+        return tp.cast(C, wrapper)
+
+    def _call(self, *args: tp.Any, **kwargs: tp.Any) -> tp.Any:
+        """What calling the decorated method does."""
+        raise NotImplementedError
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        # called when the class body `infra: TaskInfra = TaskInfra()` is created:
+        # inject an after-validator that binds each owner instance to its infra
+        if self._spec is not None:
+            _SPECS[(owner, name)] = self._spec
+            _FOUND.clear()
+        self._field_name = name
+        defaults: dict[type, tp.Any] = {}  # owner class -> default of the field
+
+        def _exca_bind(obj: tp.Any) -> tp.Any:
+            infra = obj.__dict__.get(name)
+            if isinstance(infra, BaseInfra):
+                private = _private(infra)
+                if private["_obj"] is not None and private["_obj"] is not obj:
+                    # one infra instance given to several objects: each gets its own
+                    infra = copy.deepcopy(infra)
+                    obj.__dict__[name] = infra
+                    private = _private(infra)
+                cls = type(obj)
+                default = defaults.get(cls)
+                if default is None:
+                    default = defaults[cls] = cls.model_fields[name].default
+                if default.__class__ is infra.__class__:
+                    # values given for the infra complete the class's default infra
+                    fields_set = infra.__pydantic_fields_set__
+                    for key in default.__pydantic_fields_set__ - fields_set:
+                        infra.__dict__[key] = copy.deepcopy(default.__dict__[key])
+                        fields_set.add(key)
+                private["_obj"] = obj
+                private["_field_name"] = name
+                private["_spec"] = _find_spec(cls, name)
+            return obj
+
+        setattr(owner, f"_exca_bind_{name}", pydantic.model_validator(mode="after")(_exca_bind))
+        _install_setattr_guard(owner)
+
+    def _bind(self, obj: tp.Any, name: str) -> None:
+        private = _private(self)
+        private["_obj"] = obj
+        private["_field_name"] = name
+        private["_spec"] = _find_spec(type(obj), name)
+
+    def __deepcopy__(self, memo: dict[int, tp.Any] | None = None) -> tp.Self:
+        # pydantic deep-copies a default infra for each new owner: keep it cheap. The copy
+        # is bound to the copy of the owner if the owner is being copied, else unbound.
+        memo = {} if memo is None else memo
+        cls = type(self)
+        new = cls.__new__(cls)
+        memo[id(self)] = new
+        values = dict(self.__dict__)
+        for key, value in values.items():
+            if value.__class__ not in _ATOMIC:
+                values[key] = copy.deepcopy(value, memo)
+        object.__setattr__(new, "__dict__", values)
+        object.__setattr__(new, "__pydantic_fields_set__", set(self.__pydantic_fields_set__))
+        object.__setattr__(new, "__pydantic_extra__", None)
+        private = _private_defaults(cls)
+        own = _private(self)
+        private["_spec"] = own["_spec"]
+        private["_field_name"] = own["_field_name"]
+        obj = own["_obj"]
+        if obj is not None and id(obj) in memo:
+            for key in _PICKLED_PRIVATE:
+                private[key] = own[key]
+            private["_obj"] = memo[id(obj)]
+        object.__setattr__(new, "__pydantic_private__", private)
+        return new
 
     def __getstate__(self) -> dict[tp.Any, tp.Any]:
         state = super().__getstate__()
-        private = dict(state.get("__pydantic_private__") or {})
-        for key in (*self._transient_private(), "_checked", "_spec"):
-            # _spec is found again from the class (the method itself is not picklable)
-            private[key] = self.__private_attributes__[key].get_default()
+        own = state.get("__pydantic_private__") or {}
+        private = _private_defaults(type(self))
+        for key in _PICKLED_PRIVATE:  # the method itself may not be picklable: found again
+            private[key] = own.get(key, private[key])
         state["__pydantic_private__"] = private
         return state
 
-    def _transient_private(self) -> tuple[str, ...]:
-        """Private attributes never pickled (RAM caches, live jobs)."""
-        return ()
+    @property
+    def obj(self) -> tp.Any:
+        """The object (owner model) this infra belongs to."""
+        obj = self._obj
+        if obj is None:
+            raise RuntimeError(
+                f"This {type(self).__name__} is not attached to an object: use it as a field "
+                "of a pydantic model and decorate one of its methods with @infra.apply"
+            )
+        return obj
+
+    @property
+    def spec(self) -> MethodSpec:
+        """The decorated method and its options."""
+        spec = self._spec
+        if spec is None:
+            obj = self.obj
+            spec = _find_spec(type(obj), self._field_name)
+            if spec is None:
+                raise RuntimeError(
+                    f"{type(obj).__name__}.{self._field_name} decorates no method: "
+                    f"use @{self._field_name}.apply on a method of {type(obj).__name__}"
+                )
+            self._spec = spec
+        return spec
+
+    def _name(self) -> str:
+        """``Class.method``, for messages."""
+        return f"{type(self.obj).__name__}.{self.spec.name}"
+
+    def _where(self) -> str:
+        """The uid folder, or where results live without one (for messages)."""
+        folder = self.uid_folder()
+        return "RAM (no folder set)" if folder is None else str(folder)
+
+    def obj_infras(self) -> dict[str, BaseInfra]:
+        """All infras of the object, including those of its sub-models, by (dotted) field name."""
+        out: dict[str, BaseInfra] = {}
+
+        def walk(model: pydantic.BaseModel, prefix: str) -> None:
+            for name in type(model).model_fields:
+                value = getattr(model, name, None)
+                if isinstance(value, BaseInfra):
+                    out[prefix + name] = value
+                elif isinstance(value, pydantic.BaseModel):
+                    walk(value, f"{prefix}{name}.")
+
+        walk(self.obj, "")
+        return out
 
     # ---- configs and uids ----
     def _cache_exclusions(self) -> list[str]:
-        exclude = self.spec.exclude_from_cache_uid
+        spec = self._spec or _find_spec(type(self.obj), self._field_name)
+        if spec is None:  # no decorated method (yet): nothing to exclude
+            return []
+        exclude = spec.exclude_from_cache_uid
         if isinstance(exclude, str):
             method_name = exclude.split(":", 1)[1]
             method = getattr(self.obj, method_name, None)
@@ -268,7 +449,10 @@ class BaseInfra(pydantic.BaseModel):
         elif callable(exclude):
             exclude = exclude(self.obj)
         if isinstance(exclude, str):
-            raise TypeError(f"exclude_from_cache_uid must give a list of names, got {exclude!r}")
+            raise TypeError(
+                f"exclude_from_cache_uid of {self._name()} must give a list of field names, "
+                f"got {exclude!r}"
+            )
         return list(exclude)
 
     def config(self, uid: bool = True, exclude_defaults: bool = False) -> ConfDict:
@@ -276,12 +460,20 @@ class BaseInfra(pydantic.BaseModel):
 
         With ``uid=True`` it follows the uid rules (exclusions, infra reduced to
         its version) and drops the method's ``exclude_from_cache_uid`` fields: it
-        is the config that names the cache folder.
+        is the config that names the cache folder. ``exclude_defaults=True``
+        drops the fields at their default value.
         """
         cfg = ConfDict.from_model(self.obj, uid=uid, exclude_defaults=exclude_defaults)
-        if uid and self._spec is not None:
+        if uid:
             for key in self._cache_exclusions():
                 cfg.pop(key, None)
+        return cfg
+
+    def _uid_config(self) -> ConfDict:
+        """``config(uid=True, exclude_defaults=True)``, computed once (do not mutate)."""
+        cfg = self._uid_cfg
+        if cfg is None:
+            cfg = self._uid_cfg = self.config(uid=True, exclude_defaults=True)
         return cfg
 
     def _method_prefix(self) -> str:
@@ -291,12 +483,12 @@ class BaseInfra(pydantic.BaseModel):
         )
 
     def uid(self) -> str:
-        """``<module>.<Class>.<method>,<version>/<cache uid>`` (freezes the owner)."""
-        if self._uid_cache is None:
-            uid = self.config(uid=True, exclude_defaults=True).to_uid()
-            self._uid_cache = f"{self._method_prefix()}/{layout.uid_name(uid)}"
-            self._frozen = True
-        return self._uid_cache
+        """``<module>.<Class>.<method>,<version>/<cache uid>``; the object is frozen from then on."""
+        uid = self._uid
+        if uid is None:
+            uid = f"{self._method_prefix()}/{layout.uid_name(self._uid_config().to_uid())}"
+            self._uid = uid
+        return uid
 
     def uid_folder(self, create: bool = False) -> Path | None:
         """The cache folder of this object (None without ``folder``).
@@ -311,35 +503,43 @@ class BaseInfra(pydantic.BaseModel):
             return None
         folder = Path(self.folder) / self.uid()
         if create:
-            self._check_configs(folder, write=True)
+            self._check_configs(write=True)
         return folder
 
-    def _check_configs(self, folder: Path, write: bool) -> None:
-        """Writes the config dumps, or checks the existing uid config matches ours."""
-        if self._checked:
+    def _check_configs(self, write: bool) -> None:
+        """Checks the dumped uid config matches ours (writes the dumps if asked and missing).
+
+        Raises :class:`exca.layout.ConfigMismatchError` on a mismatch.
+        """
+        if self._checked or self.folder is None:
             return
-        uid_cfg = self.config(uid=True, exclude_defaults=True)
-        layout.check_or_write_configs(
-            folder,
-            uid_cfg,
+        self._checked = layout.check_or_write_configs(
+            Path(self.folder) / self.uid(),
+            self._uid_config(),
             full_uid=lambda: self.config(uid=True, exclude_defaults=False),
-            full=lambda: self.config(uid=False, exclude_defaults=True),
+            full=lambda: self.config(uid=False, exclude_defaults=False),
             write=write,
         )
-        self._checked = True
 
     def _resources(self, max_workers: int | None = None) -> Resources:
         res = Resources(folder=default_logs(self.folder, self.logs), max_workers=max_workers)
         for name in EXECUTION_FIELDS:
             setattr(res, name, getattr(self, name))
-        if res.job_name is None and self._obj is not None and self._spec is not None:
-            res.job_name = f"{type(self.obj).__name__}.{self.spec.name}"
+        if res.job_name is None and self._obj is not None:
+            res.job_name = self._name()
         return res
+
+    def executor(self) -> tp.Any:
+        """The configured ``submitit.AutoExecutor`` of this infra (None when the cluster is
+        not a submitit one: None, "threadpool", "processpool")."""
+        backend = get_backend(self.cluster, self._resources())
+        executor = getattr(backend, "executor", None)
+        return None if executor is None else executor()
 
     def clone_obj(self, *args: dict[str, tp.Any], **kwargs: tp.Any) -> tp.Any:
         """A new owner object with updated values (dicts and/or dotted keywords).
 
-        ``obj.infra.clone_obj({"optim.lr": 0.1}, seed=3)``
+        ``obj.infra.clone_obj({"optim.lr": 0.1}, seed=3)``; the clone is not frozen.
         """
         cfg = self.config(uid=False, exclude_defaults=True)
         for arg in args:
@@ -349,40 +549,44 @@ class BaseInfra(pydantic.BaseModel):
         cfg.update(kwargs)
         return type(self.obj).model_validate(dict(cfg))
 
-    def iter_cached(self) -> tp.Iterator[tp.Any]:
-        """Objects of this class/method/version whose results are in the cache folder."""
+    def iter_cached(self) -> tp.Iterator[pydantic.BaseModel]:
+        """Objects of this class, method and version whose results are in the cache folder.
+
+        They are re-created from each uid folder's ``config.yaml``, with this infra's
+        settings.
+        """
         if self.folder is None:
             return
         method_folder = Path(self.folder) / self._method_prefix()
         if not method_folder.exists():
             return
+        own = self.config(uid=False, exclude_defaults=True).get(self._field_name, {})
         for sub in sorted(method_folder.iterdir()):
             cfg_file = sub / layout.CONFIG
             if not cfg_file.exists():
                 continue
             cfg = ConfDict.from_yaml(cfg_file)
-            cfg = ConfDict(dict(cfg))
-            infra_cfg = cfg.get(self._field_name) or {}
-            if isinstance(infra_cfg, dict):
-                infra_cfg["folder"] = str(self.folder)
-            cfg[self._field_name] = infra_cfg
+            cfg[self._field_name] = {"version": self.version, **own, "folder": str(self.folder)}
             try:
                 obj = type(self.obj).model_validate(dict(cfg))
             except pydantic.ValidationError as e:
                 logger.warning("Skipping %s: its config no longer validates:\n%s", sub, e)
                 continue
-            infra = getattr(obj, self._field_name)
-            if infra._is_cached():
+            if getattr(obj, self._field_name)._is_cached():
                 yield obj
 
     def _is_cached(self) -> bool:
-        raise NotImplementedError
+        """True if the cache holds results (the result, for TaskInfra)."""
+        return False
 
     def _workdir_context(self) -> tp.ContextManager[tp.Any]:
+        """Snapshot of the code while submitting to another process (``workdir``)."""
         import contextlib
 
-        if self.workdir is None or self.cluster in (None, "debug", "threadpool"):
+        if self.workdir is None or not BACKENDS[self.cluster].remote:
             return contextlib.nullcontext()
-        parent = self.uid_folder()
-        assert parent is not None
-        return self.workdir.activate(parent / "code")
+        return self.workdir.activate(Path(str(self.folder)) / self.uid() / "code")
+
+
+_install_fast_private(BaseInfra)
+BaseInfra._exclude_from_cls_uid = tuple(n for n in BaseInfra.model_fields if n != "version")

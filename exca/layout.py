@@ -60,8 +60,9 @@ def check_or_write_configs(
     full_uid: tp.Callable[[], ConfDict],
     full: tp.Callable[[], ConfDict],
     write: bool,
-) -> None:
-    """Checks ``uid.yaml`` in ``folder`` equals ``uid_cfg``; writes the dumps when missing.
+) -> bool:
+    """Checks ``uid.yaml`` in ``folder`` equals ``uid_cfg``; writes the dumps when missing
+    and ``write`` is True. Returns True if the dumps were checked or written.
 
     A mismatch means two different configs share one uid folder (a uid collision,
     or a cache written by a different definition of the class): it raises
@@ -82,10 +83,11 @@ def check_or_write_configs(
                 "This can be a uid collision or a change of the class definition: use another "
                 "version (infra version='...') or clear this folder."
             )
-        return
+        return True
     if not write:
-        return
+        return False
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / FULL_UID, full_uid().to_yaml())
     atomic_write_text(folder / CONFIG, full().to_yaml())
     atomic_write_text(path, text)  # last: marks the dumps complete
+    return True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import hashlib
 import inspect
 import logging
 import math
@@ -29,8 +29,12 @@ class MapInfra(BaseInfra):
     packed into at most ``max_jobs`` jobs of at least ``min_samples_per_job``
     items, and returns an iterator over all outputs in input order.
 
-    ``cluster``: None (in process, with a progress bar), ``"threadpool"``,
+    ``cluster``: None (in process, with a progress bar on a terminal; set the
+    environment variable ``EXCA_PROGRESS=0`` to disable it), ``"threadpool"``,
     ``"processpool"``, ``"local"``, ``"debug"``, ``"slurm"`` or ``"auto"``.
+    ``mode``: ``"cached"``, ``"force"`` (recompute the requested items once and
+    replace them) or ``"read-only"`` (a missing item raises).
+    ``keep_in_ram``: keep outputs in RAM once computed or loaded.
     """
 
     cluster: tp.Literal[None, "auto", "local", "slurm", "debug", "threadpool", "processpool"] = None
@@ -40,24 +44,16 @@ class MapInfra(BaseInfra):
     forbid_single_item_computation: bool = False
     mode: tp.Literal["cached", "force", "read-only"] = "cached"
 
-    _cd: tp.Any = None
-    _forced: bool = False
+    _cd: tp.Any = None  # CacheDict of the uid folder (or RAM only, without folder)
+    _forced: bool = False  # mode="force" already recomputed once for this object
 
     @pydantic.model_validator(mode="after")
-    def _check_cluster(self) -> MapInfra:
-        if self.cluster not in (None, "threadpool", "processpool") and self.folder is None:
-            raise ValueError(
-                f"MapInfra(cluster={self.cluster!r}) needs a folder: jobs write their outputs "
-                "there (set infra.folder)"
-            )
+    def _check_packing(self) -> MapInfra:
         if self.min_samples_per_job < 1:
             raise ValueError(f"min_samples_per_job must be >= 1, got {self.min_samples_per_job}")
         if self.max_jobs is not None and self.max_jobs < 1:
             raise ValueError(f"max_jobs must be >= 1 or None, got {self.max_jobs}")
         return self
-
-    def _transient_private(self) -> tuple[str, ...]:
-        return ("_cd",)
 
     # ---- decoration ----
     def apply(
@@ -73,7 +69,9 @@ class MapInfra(BaseInfra):
         """Decorates ``method(self, items: Sequence[X]) -> Iterator[Y]``.
 
         ``item_uid``: gives the (str) cache key of an item.
-        ``item_uid_max_length``: longer keys are shortened with a hash.
+        ``item_uid_max_length``: longer keys are cut and completed with a hash.
+        ``exclude_from_cache_uid``: fields that do not change the outputs (a list of
+        names, a callable taking the object, or ``"method:<name>"``).
         ``cache_type``: the CacheDict storage format (chosen by value type if None).
         """
         if not callable(item_uid):
@@ -86,24 +84,13 @@ class MapInfra(BaseInfra):
                     f"MapInfra.apply decorates a method taking self and one sequence of items, "
                     f"but {method.__qualname__} takes {params}"
                 )
-            self._record(
+            return self._decorate(
                 method,
                 exclude_from_cache_uid=exclude_from_cache_uid,
                 item_uid=item_uid,
                 item_uid_max_length=item_uid_max_length,
                 cache_type=cache_type,
             )
-            infra_default = self
-
-            @functools.wraps(method)
-            def wrapper(obj: tp.Any, items: tp.Iterable[tp.Any]) -> tp.Iterator[tp.Any]:
-                from .task import _bound_infra
-
-                infra = _bound_infra(obj, infra_default._field_name)
-                return tp.cast(MapInfra, infra)._call(items)
-
-            wrapper._exca_infra = self  # type: ignore[attr-defined]
-            return tp.cast(C, wrapper)
 
         return deco
 
@@ -111,61 +98,78 @@ class MapInfra(BaseInfra):
     @property
     def cache_dict(self) -> CacheDict[tp.Any]:
         """The CacheDict holding the outputs, keyed by item uid."""
-        if self._cd is None:
-            folder = self.uid_folder(create=self.folder is not None)
-            self._cd = CacheDict(
+        cd = self._cd
+        if cd is None:
+            folder = self.uid_folder()
+            self._check_configs(write=False)
+            cd = CacheDict(
                 folder=folder,
                 keep_in_ram=self.keep_in_ram,
                 cache_type=self.spec.options["cache_type"],
             )
-        return tp.cast(CacheDict[tp.Any], self._cd)
+            self._cd = cd
+        return tp.cast(CacheDict[tp.Any], cd)
 
     def item_uid(self, item: tp.Any) -> str:
         """The cache key of an item (checked to be a str, shortened if too long)."""
-        uid = self.spec.options["item_uid"](item)
-        if not isinstance(uid, str):
-            raise TypeError(
-                f"item_uid of {type(self.obj).__name__}.{self.spec.name} must return a str, "
-                f"got {type(uid).__name__} {uid!r} for item {item!r}"
-            )
-        max_length = self.spec.options["item_uid_max_length"]
-        if max_length is not None and len(uid) > max_length:
-            import hashlib
+        return self._item_uids([item])[0]
 
-            digest = hashlib.md5(uid.encode("utf8")).hexdigest()[:10]
-            uid = f"{uid[: max(max_length - 11, 0)]}-{digest}"
-        return uid
+    def _item_uids(self, items: tp.Sequence[tp.Any]) -> list[str]:
+        options = self.spec.options
+        func = options["item_uid"]
+        max_length = options["item_uid_max_length"]
+        uids = [func(item) for item in items]
+        for k, uid in enumerate(uids):
+            if not isinstance(uid, str):
+                raise TypeError(
+                    f"item_uid of {self._name()} must return a str, got "
+                    f"{type(uid).__name__} {uid!r} for item {items[k]!r}"
+                )
+            if max_length is not None and len(uid) > max_length:
+                digest = hashlib.md5(uid.encode("utf8")).hexdigest()[:10]
+                uids[k] = f"{uid[: max(max_length - 11, 0)]}-{digest}"
+        return uids
 
     def _is_cached(self) -> bool:
         return len(self.cache_dict) > 0
 
     # ---- computation ----
     def _call(self, items: tp.Iterable[tp.Any]) -> tp.Iterator[tp.Any]:
-        items = list(items)
-        uids = [self.item_uid(item) for item in items]
+        if not isinstance(items, (list, tuple)):
+            items = list(items)
+        uids = self._item_uids(items)
         cd = self.cache_dict
         force = self.mode == "force" and not self._forced
         missing: dict[str, tp.Any] = {}
-        for uid, item in zip(uids, items):
-            if uid not in missing and (force or uid not in cd):
-                missing[uid] = item
+        if force:
+            missing = dict(zip(uids, items))
+        else:
+            for k, uid in enumerate(uids):  # no I/O while every key is known
+                if uid not in cd:
+                    with cd.frozen_cache_folder():  # one read of the folder for the rest
+                        for uid2, item in zip(uids[k:], items[k:]):
+                            if uid2 not in missing and uid2 not in cd:
+                                missing[uid2] = item
+                    break
         if missing:
             if self.mode == "read-only":
                 raise RuntimeError(
-                    f"mode='read-only' but {len(missing)} of {len(set(uids))} items are not cached "
-                    f"in {self.uid_folder() or 'RAM'} (first missing uid: {next(iter(missing))!r})"
+                    f"mode='read-only' but {len(missing)} of {len(set(uids))} items of "
+                    f"{self._name()} are not cached in {self._where()} (first missing item uid: "
+                    f"{next(iter(missing))!r})"
                 )
             if len(missing) == 1 and self.forbid_single_item_computation:
                 raise RuntimeError(
-                    f"forbid_single_item_computation=True, but only item {next(iter(missing))!r} "
-                    f"is missing from {self.uid_folder() or 'RAM'}: compute items in batches"
+                    f"forbid_single_item_computation=True, but only item "
+                    f"{next(iter(missing))!r} of {self._name()} is missing from "
+                    f"{self._where()}: compute items in batches"
                 )
             if force:
-                with cd.writer():
+                with cd.writer() as writer:
                     for uid in missing:
                         if uid in cd:
-                            del cd[uid]
-            self._compute(missing)
+                            del writer[uid]
+            self._compute(missing, n_items=len(set(uids)))
         self._forced = True
         return self._iter_outputs(uids)
 
@@ -182,24 +186,23 @@ class MapInfra(BaseInfra):
         size = math.ceil(n / n_jobs)
         return [uids[k : k + size] for k in range(0, n, size)]
 
-    def _compute(self, missing: dict[str, tp.Any]) -> None:
-        cached = "(force)" if self.mode == "force" else ""
-        where = self.uid_folder() or "RAM"
+    def _compute(self, missing: dict[str, tp.Any], n_items: int) -> None:
+        self._check_configs(write=True)
+        what = f"{self._name()}: computing {len(missing)} of {n_items} items"
+        if self.mode == "force":
+            what += " (mode=force)"
         if self.cluster is None or in_job():
-            logger.info(
-                "Computing %d missing items in process %s for %s", len(missing), cached, where
-            )
+            logger.info("%s in process (uid folder: %s)", what, self._where())
             self._compute_local(missing, progress=True)
             return
         uids = list(missing)
         chunks = self._chunks(uids)
         logger.info(
-            "Computing %d missing items in %d job(s) on %s %s for %s",
-            len(missing),
+            "%s in %d job(s) on cluster %s (uid folder: %s)",
+            what,
             len(chunks),
             self.cluster,
-            cached,
-            where,
+            self._where(),
         )
         backend = get_backend(self.cluster, self._resources(max_workers=self.max_jobs))
         args = [({uid: missing[uid] for uid in chunk},) for chunk in chunks]
@@ -219,27 +222,26 @@ class MapInfra(BaseInfra):
         if errors:
             job, error = errors[0]
             raise RuntimeError(
-                f"{len(errors)} of {len(jobs)} job(s) of {type(self.obj).__name__}."
-                f"{self.spec.name} failed (first: job {job.job_id}); the other outputs are cached"
+                f"{len(errors)} of {len(jobs)} job(s) of {self._name()} failed (uid folder: "
+                f"{self._where()}); the outputs of the others are cached. First failure, "
+                f"job {job.job_id}:\n{error}"
             ) from error
 
     def _job_compute(self, items: dict[str, tp.Any]) -> dict[str, tp.Any] | None:
-        """Runs in the job: computes the items, writes them in the folder if any."""
+        """Runs in the job: computes the items; writes them in the folder if any, else
+        returns them."""
         if self.folder is None:
             return dict(self._iterate(items, progress=False))
-        self._cd = None  # a fresh CacheDict with its own writer in this process
         self._compute_local(items, progress=False)
         return None
 
     def _iterate(self, items: dict[str, tp.Any], progress: bool) -> tp.Iterator[tuple[str, tp.Any]]:
         uids = list(items)
         outputs = self.spec.method(self.obj, [items[uid] for uid in uids])
-        if progress and _progress_enabled() and len(uids) > 1:
+        if progress and len(uids) > 1 and _progress_enabled():
             from tqdm import tqdm
 
-            outputs = tqdm(
-                outputs, total=len(uids), desc=f"{type(self.obj).__name__}.{self.spec.name}"
-            )
+            outputs = tqdm(outputs, total=len(uids), desc=self._name())
         count = 0
         for output in outputs:
             if count >= len(uids):
@@ -249,9 +251,8 @@ class MapInfra(BaseInfra):
             count += 1
         if count != len(uids):
             raise RuntimeError(
-                f"{type(self.obj).__name__}.{self.spec.name} yielded "
-                f"{'more' if count > len(uids) else count} outputs for {len(uids)} items: it "
-                "must yield exactly one output per item, in order"
+                f"{self._name()} yielded {'more' if count > len(uids) else count} outputs for "
+                f"{len(uids)} items: it must yield exactly one output per item, in order"
             )
 
     def _compute_local(self, items: dict[str, tp.Any], progress: bool) -> None:
@@ -261,6 +262,7 @@ class MapInfra(BaseInfra):
 
 
 def _progress_enabled() -> bool:
+    """Progress bars: on a terminal, unless ``EXCA_PROGRESS`` is 0/false/no/off."""
     if os.environ.get("EXCA_PROGRESS", "").lower() in ("0", "false", "no", "off"):
         return False
     return sys.stderr.isatty()

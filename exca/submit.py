@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import typing as tp
 
@@ -57,23 +56,13 @@ class SubmitInfra(BaseInfra):
 
     _batch: list[tuple[_PendingJob, tuple[tp.Any, ...], dict[str, tp.Any]]] | None = None
 
-    def _transient_private(self) -> tuple[str, ...]:
-        return ("_batch",)
-
     def apply(self, method: C) -> C:
-        """Decorates a method (with any arguments) to run through this infra."""
-        self._record(method)
-        infra_default = self
+        """Decorates a method (with any arguments): calls run through this infra and wait
+        for the result."""
+        return self._decorate(method)
 
-        @functools.wraps(method)
-        def wrapper(obj: tp.Any, *args: tp.Any, **kwargs: tp.Any) -> tp.Any:
-            from .task import _bound_infra
-
-            infra = _bound_infra(obj, infra_default._field_name)
-            return infra.submit(*args, **kwargs).result()
-
-        wrapper._exca_infra = self  # type: ignore[attr-defined]
-        return tp.cast(C, wrapper)
+    def _call(self, *args: tp.Any, **kwargs: tp.Any) -> tp.Any:
+        return self.submit(*args, **kwargs).result()
 
     def _run(self, args: tuple[tp.Any, ...], kwargs: dict[str, tp.Any]) -> tp.Any:
         return self.spec.method(self.obj, *args, **kwargs)
@@ -88,7 +77,9 @@ class SubmitInfra(BaseInfra):
             return LocalJob(self._run, args, kwargs)
         backend = get_backend(self.cluster, self._resources())
         with self._workdir_context():
-            return backend.submit(self._run, args, kwargs)
+            job = backend.submit(self._run, args, kwargs)
+        logger.info("%s: submitted job %s on cluster %s", self._name(), job.job_id, self.cluster)
+        return job
 
     @contextlib.contextmanager
     def batch(self, max_workers: int = 256) -> tp.Iterator[None]:
@@ -112,4 +103,9 @@ class SubmitInfra(BaseInfra):
             jobs = backend.submit_many(self._run, [(args, kwargs) for _, args, kwargs in calls])
         for (pending, _, _), job in zip(calls, jobs):
             pending._job = job
-        logger.info("Submitted %d jobs in one batch", len(jobs))
+        logger.info(
+            "%s: submitted %d jobs in one batch on cluster %s",
+            self._name(),
+            len(jobs),
+            self.cluster,
+        )

@@ -130,5 +130,5 @@ def test_wrong_arity() -> None:
 
 
 def test_cluster_without_folder() -> None:
-    with pytest.raises(pydantic.ValidationError, match="needs a folder"):
+    with pytest.raises(pydantic.ValidationError, match="requires a folder"):
         Squarer(infra={"cluster": "local"})
