@@ -84,11 +84,21 @@ class CacheDict(tp.Generic[X]):
         assert "key" in cache
         cache["key"]  # a read-only memory-mapped array
 
-    Writes and deletions need a ``writer()`` (or ``write()``) context; a key
-    cannot be overwritten (delete it first). ``key in cache`` for an unknown key
-    re-reads what changed in the folder (keys written by other processes appear);
-    for a known key it does no I/O. Pickling a CacheDict gives a fresh view of
-    the same folder with an empty RAM cache.
+    Contract (what infras rely on)
+    ------------------------------
+    - membership: ``key in cache``; for an unknown key it re-reads what changed in
+      the folder (keys written by other processes appear), for a known key it does
+      no I/O (a deletion by another process shows at the next ``keys()``/``len``).
+      Many lookups of missing keys: wrap them in :meth:`frozen_cache_folder`.
+    - batch write: ``with cache.writer() as w: for k, v in ...: w[k] = v``. Each
+      assignment is complete on disk and visible to every process when it
+      returns (nothing is buffered), so a job killed mid-batch keeps the items it
+      finished. Writes and deletions need a ``writer()`` (or ``write()``) context;
+      a key cannot be overwritten (``del`` it first, in a writer context).
+    - read: ``cache[key]`` (``KeyError`` if absent), ``keys()``, ``items()``,
+      ``values()``, ``len(cache)``.
+    - pickling a CacheDict gives a fresh view of the same folder with an empty RAM
+      cache (safe to send to a job).
     """
 
     def __init__(
