@@ -187,7 +187,6 @@ def test_job_killed_at_time_limit_is_failed_and_not_cached(slurm_folder: Path) -
     job.done(force_check=True)
     with pytest.raises(Exception, match="TIMEOUT"):
         task.process()
-    assert task.infra.status() == "failed"
     assert not list(slurm_folder.glob(f"logs/*/{job.job_id}/*_result.pkl"))
     assert "DUE TO TIME LIMIT" in (job.stderr() or "")
     # nothing cached: a new object finds the failed job, and read-only mode has no result
