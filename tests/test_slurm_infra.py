@@ -505,7 +505,7 @@ def hydra_sweep(app_dir: Path, cache: Path, values: str) -> dict[int, dict[str, 
         command, cwd=app_dir, capture_output=True, text=True, timeout=240, check=False
     )
     assert proc.returncode == 0, f"sweep failed:\n{proc.stdout}\n{proc.stderr}"
-    results = {}
+    results: dict[int, dict[str, tp.Any]] = {}
     for uid_yaml in cache.glob("*/*/uid.yaml"):
         x = ConfDict.from_yaml(uid_yaml)["x"]
         results[x] = CacheDict(uid_yaml.parent)["result"]
