@@ -15,7 +15,6 @@ submitit is imported only when a submitit backend is used.
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import contextvars
 import dataclasses
 import getpass
@@ -331,13 +330,3 @@ def default_logs(folder: Path | str | None, logs: Path | str) -> Path | None:
         text = text.replace("{folder}", str(folder))
     text = text.replace("{user}", getpass.getuser())
     return Path(text)
-
-
-@contextlib.contextmanager
-def as_job() -> tp.Iterator[None]:
-    """Marks the current context as running inside a job."""
-    token = _IN_JOB.set(True)
-    try:
-        yield
-    finally:
-        _IN_JOB.reset(token)

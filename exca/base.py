@@ -111,6 +111,31 @@ def _find_spec(owner: type, name: str) -> MethodSpec | None:
     return found
 
 
+def _check_exclude(exclude: ExcludeSpec) -> None:
+    """Checks the form of an ``exclude_from_cache_uid`` argument."""
+    if isinstance(exclude, str) and not exclude.startswith("method:"):
+        raise ValueError(
+            f"exclude_from_cache_uid={exclude!r}: expected a list of field names, a "
+            "callable, or 'method:<name>'"
+        )
+
+
+def _pop_dotted(cfg: dict[str, tp.Any], key: str) -> None:
+    """Removes a (dotted) key, and the sub-dicts it leaves empty."""
+    parts = key.split(".")
+    parents = [cfg]
+    for part in parts[:-1]:
+        sub = parents[-1].get(part)
+        if not isinstance(sub, dict):
+            return
+        parents.append(sub)
+    parents[-1].pop(parts[-1], None)
+    for parent, part in zip(reversed(parents[:-1]), reversed(parts[:-1])):
+        if parent[part]:
+            break
+        del parent[part]
+
+
 def _private(model: pydantic.BaseModel) -> dict[str, tp.Any]:
     """The dict of private attribute values of a model."""
     return tp.cast(dict[str, tp.Any], model.__pydantic_private__)
@@ -282,11 +307,7 @@ class BaseInfra(pydantic.BaseModel):
         """Records the method (see :class:`MethodSpec`) and returns its wrapper, which
         calls ``_call`` of the infra of the object it is called on."""
         exclude = options.pop("exclude_from_cache_uid", ())
-        if isinstance(exclude, str) and not exclude.startswith("method:"):
-            raise ValueError(
-                f"exclude_from_cache_uid={exclude!r}: expected a list of field names, a "
-                "callable, or 'method:<name>'"
-            )
+        _check_exclude(exclude)
         if self._spec is not None and self._spec.method is not method:
             raise RuntimeError(
                 f"This infra already decorates {self._spec.name}; an infra decorates one method"
@@ -466,7 +487,7 @@ class BaseInfra(pydantic.BaseModel):
         cfg = ConfDict.from_model(self.obj, uid=uid, exclude_defaults=exclude_defaults)
         if uid:
             for key in self._cache_exclusions():
-                cfg.pop(key, None)
+                _pop_dotted(cfg, key)
         return cfg
 
     def _uid_config(self) -> ConfDict:
@@ -566,7 +587,7 @@ class BaseInfra(pydantic.BaseModel):
             if not cfg_file.exists():
                 continue
             cfg = ConfDict.from_yaml(cfg_file)
-            cfg[self._field_name] = {"version": self.version, **own, "folder": str(self.folder)}
+            cfg[self._field_name] = {**own, "folder": self.folder}
             try:
                 obj = type(self.obj).model_validate(dict(cfg))
             except pydantic.ValidationError as e:

@@ -167,47 +167,65 @@ class DiscriminatedModel(pydantic.BaseModel):
             optim: Optim
 
         Train(optim={"name": "Adam", "lr": 0.1}).optim  # an Adam instance
+        Optim(name="Adam")  # an Adam instance too
 
-    The key (default ``"type"``) holds the class name; it is a required field,
-    so it is always part of the uid.
+    The key (default ``"type"``) holds the class name: it is a required field set
+    automatically (hidden from the repr), so it is always part of the uid, and
+    ``model_dump()`` of a field declared as the base class gives all the fields of
+    the actual subclass.
     """
 
     model_config = pydantic.ConfigDict(extra="forbid")
     _discriminator_key: tp.ClassVar[str] = "type"
-    _registry: tp.ClassVar[dict[str, type[DiscriminatedModel]]]
 
     def __init_subclass__(cls, discriminator_key: str | None = None, **kwargs: tp.Any) -> None:
+        if discriminator_key is not None or not any(
+            "_exca_registry" in base.__dict__ for base in cls.__mro__
+        ):
+            registry: dict[str, type[DiscriminatedModel]] = {}
+            type.__setattr__(cls, "_exca_registry", registry)  # the root of a new hierarchy
         if discriminator_key is not None:
             cls._discriminator_key = discriminator_key
-            cls._registry = {}
-        elif "_registry" not in DiscriminatedModel.__dict__ and not hasattr(cls, "_registry"):
-            cls._registry = {}
         key = cls._discriminator_key
         annotations = inspect.get_annotations(cls)
         if key not in annotations:
             cls.__annotations__ = {**annotations, key: str}
+            setattr(cls, key, pydantic.Field(repr=False))
         super().__init_subclass__(**kwargs)
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: tp.Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
-        registry = cls._get_registry()
         name = cls.__name__
-        if name in registry and registry[name] is not cls:
-            other = registry[name]
-            raise TypeError(
-                f"Two DiscriminatedModel subclasses named {name!r}: "
-                f"{other.__module__}.{other.__qualname__} and {cls.__module__}.{cls.__qualname__}"
-            )
-        registry[name] = cls
+        for base in cls.__mro__:  # registered in every hierarchy it belongs to
+            registry = base.__dict__.get("_exca_registry")
+            if registry is None:
+                continue
+            other = registry.get(name)
+            if other is not None and other.__qualname__ != cls.__qualname__:
+                raise TypeError(
+                    f"Two DiscriminatedModel subclasses named {name!r}: "
+                    f"{other.__module__}.{other.__qualname__} and "
+                    f"{cls.__module__}.{cls.__qualname__}"
+                )
+            registry[name] = cls  # a class defined again (same name) replaces the old one
 
     @classmethod
-    def _get_registry(cls) -> dict[str, type[DiscriminatedModel]]:
+    def _keys(cls) -> set[str]:
+        """The keys of all the hierarchies the class belongs to (usually one)."""
+        return {
+            tp.cast(type[DiscriminatedModel], base)._discriminator_key
+            for base in cls.__mro__
+            if "_exca_registry" in base.__dict__
+        }
+
+    @classmethod
+    def _subclass(cls, name: str) -> type[DiscriminatedModel] | None:
         for base in cls.__mro__:
-            if "_registry" in base.__dict__:
-                return tp.cast(dict[str, type[DiscriminatedModel]], base.__dict__["_registry"])
-        DiscriminatedModel._registry = {}
-        return DiscriminatedModel._registry
+            sub = base.__dict__.get("_exca_registry", {}).get(name)
+            if sub is not None and issubclass(sub, cls):
+                return tp.cast(type[DiscriminatedModel], sub)
+        return None
 
     @pydantic.model_validator(mode="wrap")
     @classmethod
@@ -217,21 +235,54 @@ class DiscriminatedModel(pydantic.BaseModel):
         key = cls._discriminator_key
         name = data.get(key, cls.__name__)
         if name == cls.__name__:
-            return handler({**data, key: name})
-        sub = cls._get_registry().get(name)
-        if sub is None or not issubclass(sub, cls):
-            options = sorted(n for n, c in cls._get_registry().items() if issubclass(c, cls))
+            return handler({**data, **{k: name for k in cls._keys()}})
+        sub = cls._subclass(name) if isinstance(name, str) else None
+        if sub is None:
+            options = sorted(
+                {
+                    n
+                    for base in cls.__mro__
+                    for n, c in base.__dict__.get("_exca_registry", {}).items()
+                    if issubclass(c, cls)
+                }
+            )
             raise ValueError(f"{key}={name!r} is not a subclass of {cls.__name__}: {options}")
         return sub.model_validate(data)
 
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: tp.Any, handler: pydantic.GetCoreSchemaHandler
+    ) -> tp.Any:
+        from pydantic_core import core_schema
+
+        schema = dict(handler(source))
+
+        def serialize(value: tp.Any, nxt: tp.Any, info: tp.Any) -> tp.Any:
+            # a subclass instance in a field declared as a base: dump it as its own class
+            if type(value) is source or not isinstance(value, DiscriminatedModel):
+                return nxt(value)
+            return type(value).__pydantic_serializer__.to_python(
+                value,
+                mode=info.mode,
+                by_alias=info.by_alias,
+                exclude_unset=info.exclude_unset,
+                exclude_defaults=info.exclude_defaults,
+                exclude_none=info.exclude_none,
+                round_trip=info.round_trip,
+                include=info.include,
+                exclude=info.exclude,
+                context=info.context,
+            )
+
+        schema["serialization"] = core_schema.wrap_serializer_function_ser_schema(
+            serialize, info_arg=True
+        )
+        return schema
+
     def __new__(cls, *args: tp.Any, **data: tp.Any) -> tp.Any:
         name = data.get(cls._discriminator_key)
-        if name is not None and name != cls.__name__:
-            sub = cls._get_registry().get(name)
-            if sub is not None and issubclass(sub, cls):
+        if isinstance(name, str) and name != cls.__name__:
+            sub = cls._subclass(name)
+            if sub is not None:
                 return super().__new__(sub)
         return super().__new__(cls)
-
-    def __init__(self, **data: tp.Any) -> None:
-        data.setdefault(type(self)._discriminator_key, type(self).__name__)
-        super().__init__(**data)

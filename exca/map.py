@@ -13,7 +13,7 @@ import typing as tp
 import pydantic
 
 from .backends import get_backend, in_job
-from .base import BaseInfra
+from .base import BaseInfra, _check_exclude
 from .cachedict import CacheDict
 
 logger = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ class MapInfra(BaseInfra):
         """
         if not callable(item_uid):
             raise TypeError(f"item_uid must be a callable returning a str, got {item_uid!r}")
+        _check_exclude(exclude_from_cache_uid)
 
         def deco(method: C) -> C:
             params = list(inspect.signature(method).parameters)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import layout
 from .backends import LocalJob, get_backend, in_job
-from .base import BaseInfra, Mode, _bound_infra
+from .base import BaseInfra, Mode, _bound_infra, _check_exclude
 from .cachedict import CacheDict
 from .submit import SubmitInfra
 
@@ -88,6 +88,7 @@ class TaskInfra(BaseInfra):
         names, a callable taking the object, or ``"method:<name>"`` naming a method
         of the object, resolved on the object's class).
         """
+        _check_exclude(exclude_from_cache_uid)
         if method is None:
             partial = functools.partial(self.apply, exclude_from_cache_uid=exclude_from_cache_uid)
             return tp.cast(C, partial)

@@ -1,0 +1,446 @@
+"""What all infras share: binding to the owner, subclasses, several infras, uid exclusions,
+freezing, cloning, iter_cached, config dumps, pickling and copies."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import typing as tp
+from pathlib import Path
+
+import numpy as np
+import pydantic
+import pytest
+
+import exca
+from exca import ConfDict, MapInfra, SubmitInfra, TaskInfra
+from exca.base import BaseInfra, FrozenModelError
+from exca.layout import ConfigMismatchError
+
+CALLS: list[tp.Any] = []
+
+
+@pytest.fixture(autouse=True)
+def _reset_calls() -> None:
+    CALLS.clear()
+
+
+class Base(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    x: int = 1
+    infra: TaskInfra = TaskInfra(version="1")
+
+    @infra.apply
+    def process(self) -> int:
+        CALLS.append(("Base", self.x))
+        return self.x
+
+
+class NewVersion(Base):
+    """Overrides the infra field only: the parent's method, a new version."""
+
+    infra: TaskInfra = TaskInfra(version="2")
+
+
+class NewMethod(Base):
+    """Overrides the infra field and the method."""
+
+    infra: TaskInfra = TaskInfra(version="1")
+
+    @infra.apply
+    def process(self) -> int:
+        CALLS.append(("NewMethod", self.x))
+        return 10 * self.x
+
+
+class PlainOverride(Base):
+    """Overrides the method with a plain one calling the cached parent method."""
+
+    def process(self) -> int:
+        return super().process() + 100
+
+
+class Sub(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    y: int = 0
+    infra: MapInfra = MapInfra()
+
+    @infra.apply(item_uid=str)
+    def double(self, items: tp.Sequence[int]) -> tp.Iterator[int]:
+        for item in items:
+            yield 2 * item + self.y
+
+
+class Several(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    x: int = 1
+    sub: Sub = Sub()
+    first: TaskInfra = TaskInfra()
+    second: TaskInfra = TaskInfra(version="2")
+    mapper: MapInfra = MapInfra()
+
+    @first.apply
+    def one(self) -> int:
+        CALLS.append("one")
+        return self.x
+
+    @second.apply
+    def two(self) -> int:
+        CALLS.append("two")
+        return -self.x
+
+    @mapper.apply(item_uid=str)
+    def many(self, items: tp.Sequence[int]) -> tp.Iterator[int]:
+        CALLS.append("many")
+        for item in items:
+            yield item * self.x
+
+
+def _exclude_b(obj: tp.Any) -> list[str]:
+    return ["b"]
+
+
+class Excluding(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    a: int = 0
+    b: int = 0
+    c: int = 0
+    by_list: TaskInfra = TaskInfra()
+    by_callable: TaskInfra = TaskInfra()
+    by_name: TaskInfra = TaskInfra()
+
+    @by_list.apply(exclude_from_cache_uid=["b", "c"])
+    def listed(self) -> int:
+        return self.a
+
+    @by_callable.apply(exclude_from_cache_uid=_exclude_b)
+    def called(self) -> int:
+        return self.a
+
+    @by_name.apply(exclude_from_cache_uid="method:_excluded")
+    def named(self) -> int:
+        return self.a
+
+    def _excluded(self) -> list[str]:
+        return ["c"]
+
+
+class ExcludingChild(Excluding):
+    def _excluded(self) -> list[str]:  # used: "method:<name>" is resolved on the subclass
+        return ["a"]
+
+
+class Nested(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    sub: Sub = Sub()
+    lr: float = 0.1
+    infra: TaskInfra = TaskInfra()
+
+    @infra.apply
+    def process(self) -> float:
+        return self.lr + self.sub.y
+
+
+# ---------- binding ----------
+
+
+def test_each_object_has_its_own_bound_infra() -> None:
+    a, b = Base(x=1), Base(x=2)
+    assert a.infra is not b.infra
+    assert a.infra.obj is a and b.infra.obj is b
+    assert Base.model_fields["infra"].default.version == "1"
+    shared = TaskInfra(version="1")
+    c, d = Base(x=3, infra=shared), Base(x=4, infra=shared)
+    assert c.infra.obj is c and d.infra.obj is d
+    assert c.process() == 3 and d.process() == 4
+
+
+def test_given_values_complete_the_class_default_infra(tmp_path: Path) -> None:
+    for given in ({"folder": tmp_path}, TaskInfra(folder=tmp_path)):
+        obj = Base(infra=given)
+        assert obj.infra.version == "1"
+        assert obj.infra.folder == tmp_path
+    assert Base(infra={"version": "3"}).infra.version == "3"
+
+
+def test_unattached_infra_error() -> None:
+    with pytest.raises(RuntimeError, match="not attached to an object"):
+        TaskInfra().uid()
+
+
+def test_subclass_overriding_the_infra_field(tmp_path: Path) -> None:
+    obj = NewVersion(x=3, infra={"folder": tmp_path})
+    assert obj.process() == 3
+    assert CALLS == [("Base", 3)]
+    assert obj.infra.uid() == f"{__name__}.NewVersion.process,2/x=3-{ConfDict(x=3).to_uid()[-8:]}"
+
+
+def test_subclass_overriding_the_method(tmp_path: Path) -> None:
+    obj = NewMethod(x=3, infra={"folder": tmp_path})
+    assert obj.process() == 30
+    assert Base(x=3, infra={"folder": tmp_path}).process() == 3
+    assert CALLS == [("NewMethod", 3), ("Base", 3)]
+    assert obj.infra.uid().startswith(f"{__name__}.NewMethod.process,1/")
+
+
+def test_subclass_plain_override_calls_the_cached_method(tmp_path: Path) -> None:
+    obj = PlainOverride(x=2, infra={"folder": tmp_path})
+    assert obj.process() == 102
+    assert PlainOverride(x=2, infra={"folder": tmp_path}).process() == 102
+    assert CALLS == [("Base", 2)]
+
+
+def test_several_infras_on_one_class(tmp_path: Path) -> None:
+    infra = {"folder": tmp_path}
+    obj = Several(x=3, first=infra, second=infra, mapper=infra)
+    assert (obj.one(), obj.two(), list(obj.many([1, 2]))) == (3, -3, [3, 6])
+    again = Several(x=3, first=infra, second=infra, mapper=infra)
+    assert (again.one(), again.two(), list(again.many([2]))) == (3, -3, [6])
+    assert CALLS == ["one", "two", "many"]
+    uids = [obj.first.uid(), obj.second.uid(), obj.mapper.uid()]
+    assert [u.split("/")[0] for u in uids] == [
+        f"{__name__}.Several.one,0",
+        f"{__name__}.Several.two,2",
+        f"{__name__}.Several.many,0",
+    ]
+    assert len({u.split("/")[1] for u in uids}) == 1  # same config, other folders
+    assert set(obj.first.obj_infras()) == {"sub.infra", "first", "second", "mapper"}
+    assert obj.first.obj_infras()["second"] is obj.second
+    # a non-default version of another infra is part of the config
+    other = Several(x=3, first=infra, second={**infra, "version": "5"})
+    assert other.first.config(uid=True, exclude_defaults=True) == {
+        "x": 3,
+        "second": {"version": "5"},
+    }
+
+
+def test_infra_contributes_only_its_version() -> None:
+    obj = Base(x=2, infra={"folder": "/somewhere", "cluster": None, "timeout_min": 3})
+    assert ConfDict.from_model(obj, uid=True, exclude_defaults=True) == {"x": 2}
+    assert ConfDict.from_model(obj, uid=True) == {"x": 2, "infra": {"version": "1"}}
+    full = obj.infra.config(uid=False, exclude_defaults=True)
+    assert full["infra"]["folder"] == "/somewhere" and full["infra"]["timeout_min"] == 3
+
+
+def test_repr_shows_non_default_fields_only() -> None:
+    assert repr(TaskInfra(version="1", timeout_min=3)) == "TaskInfra(timeout_min=3, version='1')"
+
+
+# ---------- exclude_from_cache_uid ----------
+
+
+def test_exclude_from_cache_uid_forms() -> None:
+    obj = Excluding(a=1, b=2, c=3)
+    assert obj.by_list.config(uid=True, exclude_defaults=True) == {"a": 1}
+    assert obj.by_callable.config(uid=True, exclude_defaults=True) == {"a": 1, "c": 3}
+    assert obj.by_name.config(uid=True, exclude_defaults=True) == {"a": 1, "b": 2}
+    # the class-level uid (as a sub-config) is not affected
+    assert ConfDict.from_model(obj, uid=True, exclude_defaults=True) == {"a": 1, "b": 2, "c": 3}
+    # in a subclass, "method:<name>" uses the overriding method; a callable stays the same
+    child = ExcludingChild(a=1, b=2, c=3)
+    assert child.by_name.config(uid=True, exclude_defaults=True) == {"b": 2, "c": 3}
+    assert child.by_callable.config(uid=True, exclude_defaults=True) == {"a": 1, "c": 3}
+    assert Excluding(a=1, b=5).by_list.uid().endswith(Excluding(a=1).by_list.uid()[-13:])
+
+
+def test_exclude_from_cache_uid_errors() -> None:
+    with pytest.raises(ValueError, match=r"'nope'.*method:<name>"):
+        TaskInfra().apply(exclude_from_cache_uid="nope")
+
+    class MissingMethod(pydantic.BaseModel):
+        infra: TaskInfra = TaskInfra()
+
+        @infra.apply(exclude_from_cache_uid="method:_missing")
+        def process(self) -> int:
+            return 1
+
+    with pytest.raises(AttributeError, match="MissingMethod has no method '_missing'"):
+        MissingMethod().infra.uid()
+
+
+def test_exclusions_apply_to_nested_dotted_fields() -> None:
+    class Excl(Nested):
+        infra: TaskInfra = TaskInfra()
+
+        @infra.apply(exclude_from_cache_uid=["sub.y"])
+        def process(self) -> float:
+            return self.lr
+
+    obj = Excl(lr=0.5, sub={"y": 3})
+    assert obj.infra.config(uid=True, exclude_defaults=True) == {"lr": 0.5}
+
+
+# ---------- freezing ----------
+
+
+def test_frozen_once_the_uid_is_computed(tmp_path: Path) -> None:
+    obj = Base(x=1, infra={"folder": tmp_path})
+    obj.x = 2  # fine before the uid is computed
+    obj.infra.timeout_min = 4
+    assert obj.process() == 2
+    with pytest.raises(FrozenModelError, match=r"Base\.x.*frozen.*clone_obj"):
+        obj.x = 3
+    with pytest.raises(FrozenModelError, match=r"TaskInfra\.version"):
+        obj.infra.version = "9"
+    with pytest.raises(RuntimeError):  # FrozenModelError is a RuntimeError (as in exca 0.6)
+        obj.infra.folder = tmp_path / "other"
+    assert obj.x == 2 and obj.infra.version == "1"
+    clone = obj.infra.clone_obj(x=3)
+    clone.x = 4  # the clone is not frozen
+    assert clone.process() == 4
+
+
+# ---------- clone_obj ----------
+
+
+def test_clone_obj_dicts_and_dotted_keys() -> None:
+    obj = Nested(lr=0.5, sub={"y": 1})
+    clone = obj.infra.clone_obj({"sub.y": 3}, lr=0.2)
+    assert (clone.lr, clone.sub.y) == (0.2, 3)
+    assert clone.infra.obj is clone
+    assert obj.infra.clone_obj({"sub": {"y": 4}}).sub.y == 4
+    assert obj.infra.clone_obj({"infra.version": "7"}).infra.version == "7"
+    assert obj.infra.clone_obj().sub.y == 1
+    with pytest.raises(TypeError, match="dicts as positional"):
+        obj.infra.clone_obj([("lr", 1)])  # type: ignore[arg-type]
+    with pytest.raises(pydantic.ValidationError, match=r"sub\.z"):
+        obj.infra.clone_obj({"sub.z": 1})
+
+
+# ---------- config dumps and their check ----------
+
+
+def test_config_dumps(tmp_path: Path) -> None:
+    obj = Nested(lr=0.5, infra={"folder": tmp_path})
+    folder = obj.infra.uid_folder()
+    assert folder is not None and not folder.exists()
+    assert obj.infra.uid_folder(create=True) == folder
+    assert ConfDict.from_yaml(folder / "uid.yaml") == {"lr": 0.5}
+    full_uid = ConfDict.from_yaml(folder / "full-uid.yaml")
+    assert full_uid == {
+        "lr": 0.5,
+        "sub": {"y": 0, "infra": {"version": "0"}},
+        "infra": {"version": "0"},
+    }
+    config = ConfDict.from_yaml(folder / "config.yaml")
+    assert config["lr"] == 0.5 and config["infra"]["folder"] == str(tmp_path)
+    assert config["sub"]["infra"]["max_jobs"] == 128  # the full config
+    # the full config re-creates the object
+    assert Nested.model_validate(dict(config)).infra.uid() == obj.infra.uid()
+    with pytest.raises(ValueError, match="folder must be set"):
+        Nested().infra.uid_folder(create=True)
+
+
+def test_config_mismatch_names_the_folder_and_both_configs(tmp_path: Path) -> None:
+    obj = Nested(lr=0.5, infra={"folder": tmp_path})
+    obj.process()
+    folder = obj.infra.uid_folder()
+    assert folder is not None
+    (folder / "uid.yaml").write_text("lr: 0.7\n")
+    with pytest.raises(ConfigMismatchError) as info:
+        Nested(lr=0.5, infra={"folder": tmp_path}).process()
+    message = str(info.value)
+    assert str(folder) in message and "lr: 0.7" in message and "lr: 0.5" in message
+
+
+# ---------- iter_cached ----------
+
+
+def test_iter_cached(tmp_path: Path) -> None:
+    base = Base(infra={"folder": tmp_path, "keep_in_ram": True})
+    assert list(base.infra.iter_cached()) == []
+    for x in [1, 2, 3]:
+        base.infra.clone_obj(x=x).process()
+    base.infra.clone_obj(x=4).infra.uid_folder(create=True)  # dumps, but no result
+    found = sorted(base.infra.iter_cached(), key=lambda o: o.x)
+    assert [o.x for o in found] == [1, 2, 3]
+    assert all(o.infra.keep_in_ram and o.infra.folder == tmp_path for o in found)
+    assert [o.process() for o in found] == [1, 2, 3]
+    assert len(CALLS) == 3  # read from the cache
+    assert list(Base().infra.iter_cached()) == []  # no folder
+
+
+# ---------- pickling and copies ----------
+
+
+def test_pickling_never_carries_a_ram_cache(tmp_path: Path) -> None:
+    big = Base(x=5, infra={"keep_in_ram": True})
+    assert big.process() == 5
+    assert big.infra.status() == "completed"
+    clone = pickle.loads(pickle.dumps(big))
+    assert clone.infra.status() == "not submitted"
+    assert clone.infra.obj is clone
+    assert clone.process() == 5
+    assert len(CALLS) == 2
+
+    mapped = Sub(infra={"keep_in_ram": True})
+    list(mapped.double(range(1000)))
+    assert len(mapped.infra.cache_dict) == 1000
+    payload = pickle.dumps(mapped)
+    restored = pickle.loads(payload)
+    assert len(restored.infra.cache_dict) == 0
+    assert len(payload) < 5000
+
+    task = Nested(infra={"folder": tmp_path, "keep_in_ram": True})
+    task.process()
+    restored_task = pickle.loads(pickle.dumps(task))
+    assert restored_task.infra.uid() == task.infra.uid()
+    assert restored_task.infra._job is None and restored_task.infra._cd is None
+
+
+def test_copies_bind_their_own_infra(tmp_path: Path) -> None:
+    obj = Base(x=2, infra={"folder": tmp_path})
+    uid = obj.infra.uid()
+    deep = copy.deepcopy(obj)
+    assert deep.infra is not obj.infra and deep.infra.obj is deep
+    assert deep.infra.uid() == uid
+    with pytest.raises(FrozenModelError):
+        deep.x = 3
+    shallow = obj.model_copy(update={"x": 7})
+    assert shallow.process() == 7  # binds its own (unfrozen) infra copy
+    assert shallow.infra is not obj.infra and shallow.infra.obj is shallow
+    assert obj.infra.obj is obj
+
+
+# ---------- misc ----------
+
+
+def test_cluster_requires_a_folder_for_every_infra() -> None:
+    for cls in (TaskInfra, MapInfra, SubmitInfra):
+        with pytest.raises(pydantic.ValidationError, match="cluster='local' requires a folder"):
+            cls(cluster="local")
+    MapInfra(cluster="threadpool")  # pools can return their outputs
+
+
+def test_executor(tmp_path: Path) -> None:
+    assert Base().infra.executor() is None
+    obj = Base(infra={"folder": tmp_path, "cluster": "local", "timeout_min": 3})
+    executor = obj.infra.executor()
+    assert executor.cluster == "local"
+    assert executor.parameters["timeout_min"] == 3
+    assert Sub(infra={"cluster": "threadpool"}).infra.executor() is None
+
+
+def test_public_exports() -> None:
+    assert exca.TaskInfra is TaskInfra and exca.MapInfra is MapInfra
+    assert exca.SubmitInfra is SubmitInfra
+    assert issubclass(TaskInfra, BaseInfra)
+    from exca.task import LocalJob
+    from exca.task import SubmitInfra as TaskModuleSubmitInfra
+
+    assert TaskModuleSubmitInfra is SubmitInfra and LocalJob is not None
+
+
+def test_numpy_results_roundtrip(tmp_path: Path) -> None:
+    class Arr(pydantic.BaseModel):
+        n: int = 3
+        infra: TaskInfra = TaskInfra()
+
+        @infra.apply
+        def process(self) -> np.ndarray:
+            return np.arange(self.n)
+
+    first = Arr(infra={"folder": tmp_path}).process()
+    again = Arr(infra={"folder": tmp_path}).process()
+    np.testing.assert_array_equal(first, again)
+    again[0] = 10  # what was returned is what is given back: a writable array
