@@ -229,13 +229,17 @@ class InlineBackend(Backend):
 class ThreadPoolBackend(Backend):
     """Runs calls in a thread pool of the current process."""
 
-    def _pool(self) -> concurrent.futures.Executor:
-        return concurrent.futures.ThreadPoolExecutor(max_workers=self.resources.max_workers)
+    def _pool(self, n_calls: int) -> concurrent.futures.Executor:
+        default = min(32, (os.cpu_count() or 1) + 4)  # the standard library's default
+        workers = min(self.resources.max_workers or default, n_calls)
+        return concurrent.futures.ThreadPoolExecutor(max_workers=workers)
 
     def submit_many(
         self, func: tp.Callable[..., tp.Any], args_list: tp.Sequence[tuple[tp.Any, ...]]
     ) -> list[Job]:
-        with self._pool() as pool:
+        if not args_list:
+            return []
+        with self._pool(len(args_list)) as pool:
             futures = [pool.submit(_run_in_job, func, *args) for args in args_list]
         return [FutureJob(f, f"{self.cluster}-{k}") for k, f in enumerate(futures)]
 
@@ -246,10 +250,10 @@ class ProcessPoolBackend(ThreadPoolBackend):
 
     remote = True
 
-    def _pool(self) -> concurrent.futures.Executor:
+    def _pool(self, n_calls: int) -> concurrent.futures.Executor:
         import multiprocessing
 
-        workers = self.resources.max_workers or os.cpu_count() or 1
+        workers = min(self.resources.max_workers or os.cpu_count() or 1, n_calls)
         # forkserver/spawn keep the parent's threads out of the children
         ctx = multiprocessing.get_context("spawn")
         return concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
