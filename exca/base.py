@@ -296,6 +296,15 @@ class BaseInfra(pydantic.BaseModel):
             )
         super().__setattr__(name, value)
 
+    def __eq__(self, other: object) -> bool:
+        # fields only: the private attributes hold the owner (whose comparison would
+        # compare this infra again), caches and jobs
+        if not isinstance(other, BaseInfra):
+            return NotImplemented
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]
+
     def __repr_args__(self) -> tp.Iterable[tuple[str | None, tp.Any]]:
         fields = type(self).model_fields
         for name, value in self.__dict__.items():

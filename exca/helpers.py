@@ -123,6 +123,9 @@ class FunctionWithInfra(tp.Generic[X]):
         self.infra = infra if isinstance(infra, dict) else infra.model_dump(exclude_unset=True)
         functools.update_wrapper(self, func)
 
+    def __repr__(self) -> str:
+        return f"with_infra({self.infra})({self.func!r})"
+
     def config(self, **kwargs: tp.Any) -> FuncConfigProtocol[X]:
         """The config object for these arguments."""
         return to_config(self.func, infra=self.infra, **kwargs)

@@ -393,6 +393,8 @@ def test_copies_bind_their_own_infra(tmp_path: Path) -> None:
     uid = obj.infra.uid()
     deep = copy.deepcopy(obj)
     assert deep.infra is not obj.infra and deep.infra.obj is deep
+    assert deep == obj  # infras compare their fields only (not their owner, caches...)
+    assert deep != Base(x=2, infra={"folder": tmp_path, "timeout_min": 1})
     assert deep.infra.uid() == uid
     with pytest.raises(FrozenModelError):
         deep.x = 3
