@@ -390,7 +390,9 @@ class SweepRunner:
         OmegaConf.copy_cache(from_config=cfg, to_config=task_cfg)
         hydra_config = HydraConfig.instance()
         previous = hydra_config.cfg
-        hydra_config.set_config(cfg)  # for ${hydra:...} interpolations
+        # for ${hydra:...} interpolations (the resolver reads HydraConfig.get(), that is
+        # cfg.hydra); set_config() would also make a masked copy run_job makes anyway
+        hydra_config.cfg = cfg
         try:
             model: pydantic.BaseModel | None = None
             if isinstance(target, str):

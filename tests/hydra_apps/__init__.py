@@ -1,0 +1,1 @@
+"""Small Hydra apps and models used by tests/test_hydra_launcher.py."""
