@@ -167,10 +167,10 @@ def test_job_killed_at_time_limit_is_failed_and_not_cached(slurm_folder: Path) -
     """Slurm kills a job exceeding ``timeout_min`` (state TIMEOUT); it never writes a result,
     and exca sees it as failed (through the accounting) and caches nothing.
 
-    submitit asks Slurm for ``--signal=USR2@90`` and ends the job itself on USR2 (see the
-    next test); here the warning signal is SIGURG, which Python ignores, so that Slurm
-    itself stops the job at its limit: 60 to ~95 s after it started. (First in the module:
-    the slowest test starts first.)
+    submitit asks Slurm for ``--signal=USR2@90`` and, when the job runs through srun, ends
+    it itself on USR2 (see the next test); here the warning signal is SIGURG, which Python
+    ignores, so that Slurm itself stops the job at its limit: 60 to ~95 s after it started.
+    (First in the module: the slowest test starts first.)
     """
     infra = {
         "folder": slurm_folder,
@@ -195,17 +195,26 @@ def test_job_killed_at_time_limit_is_failed_and_not_cached(slurm_folder: Path) -
         Sleeper(seconds=600, infra={**infra, "mode": "read-only"}).process()
 
 
-def test_job_timing_out_with_submitit_default_signal(slurm_folder: Path) -> None:
-    """With submitit's default ``--signal=USR2@90`` and ``timeout_min=1``, the time-limit
-    warning comes at once: submitit's handler ends the (not checkpointable) job as timed
-    out. exca reports it failed and caches nothing."""
-    infra = {"folder": slurm_folder, "cluster": "slurm", "timeout_min": 1, "mem_gb": 0.25}
+def test_job_timing_out_through_srun_ends_early(slurm_folder: Path) -> None:
+    """With ``slurm_use_srun=True`` the job runs as a job step, which receives submitit's
+    time-limit warning (``--signal=USR2@90``): with ``timeout_min=1`` it comes at once, and
+    submitit's handler ends the (not checkpointable) job as timed out, well before Slurm
+    would. exca reports it failed and caches nothing."""
+    infra = {
+        "folder": slurm_folder,
+        "cluster": "slurm",
+        "timeout_min": 1,
+        "mem_gb": 0.25,
+        "slurm_use_srun": True,
+    }
     task = Sleeper(seconds=600, infra=infra)
     job = task.infra.job()
     with pytest.raises(Exception, match="timed-out"):
         task.process()
     assert sacct(job.job_id) == {job.job_id: "FAILED"}
     assert task.infra.status() == "failed"
+    (script,) = slurm_folder.glob(f"logs/*/{job.job_id}/{job.job_id}_submission.sh")
+    assert "\nsrun " in script.read_text()
     with pytest.raises(RuntimeError, match="read-only"):
         Sleeper(seconds=600, infra={**infra, "mode": "read-only"}).process()
 
