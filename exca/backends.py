@@ -296,8 +296,8 @@ class SubmititBackend(Backend):
                 value = getattr(res, "slurm_" + name)
                 if value is not None:
                     params["slurm_" + name] = value
-            if res.slurm_use_srun:
-                params["slurm_use_srun"] = True
+            # submitit's own default is srun: pass ours (False) explicitly
+            params["slurm_use_srun"] = res.slurm_use_srun
             if res.slurm_additional_parameters:
                 params["slurm_additional_parameters"] = dict(res.slurm_additional_parameters)
             if res.max_workers is not None:
