@@ -525,12 +525,12 @@ def test_register_custom_format(tmp_path: Path) -> None:
         @classmethod
         def dump(cls, ctx: cachedict.DumpContext, value: Point) -> dict[str, tp.Any]:
             name, path = ctx.key_file(".pt")
-            path.write_text(f"{value.x},{value.y}")
+            Path(path).write_text(f"{value.x},{value.y}")
             return {"filename": name}
 
         @classmethod
         def load(cls, ctx: cachedict.LoadContext, info: dict[str, tp.Any]) -> Point:
-            x, y = ctx.path(info["filename"]).read_text().split(",")
+            x, y = Path(ctx.path(info["filename"])).read_text().split(",")
             return Point(float(x), float(y))
 
     try:

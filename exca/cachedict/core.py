@@ -329,7 +329,8 @@ class CacheDict(tp.Generic[X]):
                 ) from e
         except BaseException:
             for path in ctx.created:  # no index line refers to them
-                path.unlink(missing_ok=True)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
             raise
         start = writer.append_line(line)
         with self._lock:

@@ -157,7 +157,7 @@ class IndexWriter:
         self.data_rel = f"{DATA_DIR}/{self.name}"
         self._index_fd: int | None = None
         self._data_fds: dict[str, int] = {}
-        self._data_dir_ok = False
+        self._data_dir: str | None = None
         self._last_t = 0
         self._closed = False
         with _ACTIVE_LOCK:
@@ -187,19 +187,19 @@ class IndexWriter:
         self._last_t = t
         return t
 
-    def data_dir(self) -> Path:
-        """This writer's data folder (created on first use)."""
-        path = self.folder / self.data_rel
-        if not self._data_dir_ok:
+    def data_dir(self) -> str:
+        """This writer's data folder (created on first use), as a string."""
+        if self._data_dir is None:
+            path = self.folder / self.data_rel
             path.mkdir(parents=True, exist_ok=True)
-            self._data_dir_ok = True
-        return path
+            self._data_dir = str(path)
+        return self._data_dir
 
     def append_data(self, filename: str, data: bytes | memoryview, align: int = 1) -> int:
         """Appends data to this writer's shared file ``filename`` and returns its offset."""
         fd = self._data_fds.get(filename)
         if fd is None:
-            path = self.data_dir() / filename
+            path = os.path.join(self.data_dir(), filename)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             self._data_fds[filename] = fd
         end = os.lseek(fd, 0, os.SEEK_END)

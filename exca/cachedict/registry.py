@@ -9,7 +9,7 @@ A storage format is one class, registered by name::
     class MyFormat(cachedict.Handler):
         @classmethod
         def dump(cls, ctx: cachedict.DumpContext, value: MyType) -> dict[str, Any]:
-            name, path = ctx.key_file(".myext")   # a new file for this entry
+            name, path = ctx.key_file(".myext")   # a new file (path: str) for this entry
             value.save(path)
             return {"filename": name}             # json-able, stored in the index line
 
@@ -81,7 +81,7 @@ class KeyFileHandler(Handler):
     def delete(cls, ctx: LoadContext, info: dict[str, tp.Any]) -> None:
         """Removes the entry's file."""
         try:
-            ctx.path(info["filename"]).unlink()
+            os.unlink(ctx.path(info["filename"]))
         except FileNotFoundError:
             pass
 
@@ -212,7 +212,7 @@ class DumpContext:
         self.key = key
         self.t = t
         self.path = path  # position inside a nested value (dict keys / list indices)
-        self.created: list[Path] = []
+        self.created: list[str] = []
 
     @property
     def folder(self) -> Path:
@@ -224,22 +224,26 @@ class DumpContext:
         """True when dumping a value nested in a container (through :meth:`dump`)."""
         return bool(self.path)
 
-    def key_file(self, suffix: str = "") -> tuple[str, Path]:
+    def key_file(self, suffix: str = "") -> tuple[str, str]:
         """A new file for this entry: (name relative to the folder, absolute path).
+        Paths are plain strings (cheaper than ``pathlib.Path`` on hot paths).
 
         The name is ``<sanitised key>-<hash>-<write time>{suffix}``: never reused,
         so a concurrent writer or a later deletion can never touch it.
         """
-        full = "\0".join((self.key, *self.path))
-        label = "-".join(safe_name(p, 40) for p in (self.key, *self.path))[:80]
-        stem = f"{label}-{short_hash(full)}-{self.t:x}"
         if self.path:
-            stem += f"-{short_hash(repr(self.path), 3)}"
-        safe_suffix = safe_name(suffix, 16) if suffix else ""
-        if suffix.startswith("."):
-            safe_suffix = "." + safe_suffix.lstrip(".")
-        name = f"{self.writer.data_rel}/{stem}{safe_suffix}"
-        path = self.writer.data_dir() / f"{stem}{safe_suffix}"
+            full = "\0".join((self.key, *self.path))
+            label = "-".join(safe_name(p, 40) for p in (self.key, *self.path))[:80]
+            stem = f"{label}-{short_hash(full)}-{self.t:x}-{short_hash(repr(self.path), 3)}"
+        else:
+            stem = f"{safe_name(self.key)}-{short_hash(self.key)}-{self.t:x}"
+        if suffix:
+            safe_suffix = safe_name(suffix, 16)
+            if suffix.startswith("."):
+                safe_suffix = "." + safe_suffix.lstrip(".")
+            stem += safe_suffix
+        name = f"{self.writer.data_rel}/{stem}"
+        path = f"{self.writer.data_dir()}/{stem}"
         self.created.append(path)
         return name, path
 
@@ -323,9 +327,9 @@ class MmapCache:
                 return mm
         return None
 
-    def open(self, name: str, path: Path, end: int) -> mmap.mmap:
+    def open(self, name: str, path: str, end: int) -> mmap.mmap:
         """Maps ``path`` (cached as ``name``), checking it has at least ``end`` bytes."""
-        with path.open("rb") as f:
+        with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
             if size < end:
                 raise ValueError(
@@ -350,6 +354,7 @@ class LoadContext:
 
     def __init__(self, folder: Path, key: str, maps: MmapCache) -> None:
         self.folder = folder
+        self._folder = str(folder)
         self.key = key
         self.maps = maps
 
@@ -368,10 +373,10 @@ class LoadContext:
             _SAFE_NAMES.add(name)
         return name
 
-    def path(self, name: str) -> Path:
-        """Absolute path of a file name stored in an index line (checked to stay
-        inside the folder)."""
-        return self.folder / self.check_name(name)
+    def path(self, name: str) -> str:
+        """Absolute path (a string) of a file name stored in an index line (checked
+        to stay inside the folder)."""
+        return f"{self._folder}/{self.check_name(name)}"
 
     def mmap(self, name: str, end: int) -> mmap.mmap:
         """A shared read-only mapping of the data file ``name`` covering ``end`` bytes."""

@@ -88,7 +88,7 @@ class NumpyArray(KeyFileHandler):
         if arr.dtype.hasobject:
             return ctx.dump(value, "Pickle")
         name, path = ctx.key_file(".npy")
-        with path.open("wb") as f:
+        with open(path, "wb") as f:
             np.save(f, arr, allow_pickle=False)
         return {"filename": name}
 

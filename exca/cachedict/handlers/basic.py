@@ -4,6 +4,7 @@ pickle, and ``Auto`` for containers of mixed values."""
 from __future__ import annotations
 
 import math
+import os
 import pickle
 import typing as tp
 
@@ -50,11 +51,11 @@ class Pickle(Handler):
             if len(data) <= cls.INLINE_MAX:
                 return {"b64": b64encode(data)}
             name, path = ctx.key_file(".pkl")
-            with path.open("wb") as f:
+            with open(path, "wb") as f:
                 f.write(data)
             return {"filename": name}
         name, path = ctx.key_file(".pkl")
-        with path.open("wb") as f:
+        with open(path, "wb") as f:
             pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
         return {"filename": name}
 
@@ -63,7 +64,7 @@ class Pickle(Handler):
         """Unpickles the value."""
         if "b64" in info:
             return pickle.loads(b64decode(info["b64"]))
-        with ctx.path(info["filename"]).open("rb") as f:
+        with open(ctx.path(info["filename"]), "rb") as f:
             return pickle.load(f)
 
     @classmethod
@@ -71,7 +72,7 @@ class Pickle(Handler):
         """Removes the pickle file, if any."""
         if "filename" in info:
             try:
-                ctx.path(info["filename"]).unlink()
+                os.unlink(ctx.path(info["filename"]))
             except FileNotFoundError:
                 pass
 
