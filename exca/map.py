@@ -109,7 +109,7 @@ class MapInfra(BaseInfra):
                 cache_type=self.spec.options["cache_type"],
             )
             self._cd = cd
-        return tp.cast(CacheDict[tp.Any], cd)
+        return cd
 
     def item_uid(self, item: tp.Any) -> str:
         """The cache key of an item (checked to be a str, shortened if too long)."""
@@ -171,7 +171,8 @@ class MapInfra(BaseInfra):
                         if uid in cd:
                             del writer[uid]
             self._compute(missing, n_items=len(set(uids)))
-        self._forced = True
+        if force:
+            self._forced = True
         return self._iter_outputs(uids)
 
     def _iter_outputs(self, uids: list[str]) -> tp.Iterator[tp.Any]:

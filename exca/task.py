@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import layout
 from .backends import LocalJob, get_backend, in_job
-from .base import BaseInfra, Mode, _bound_infra, _check_exclude
+from .base import BaseInfra, Mode, _bound_infra, _check_exclude, _private
 from .cachedict import CacheDict
 from .submit import SubmitInfra
 
@@ -101,11 +101,29 @@ class TaskInfra(BaseInfra):
             )
         return self._decorate(method, exclude_from_cache_uid=exclude_from_cache_uid)
 
+    def _wrapper(self) -> tp.Callable[..., tp.Any]:
+        # same as the base wrapper, with a fast path for results kept in RAM
+        default_private = _private(self)
+
+        def wrapper(obj: tp.Any) -> tp.Any:
+            name = default_private["_field_name"]
+            infra = obj.__dict__.get(name)
+            private = getattr(infra, "__pydantic_private__", None)
+            if private is not None and private.get("_obj") is obj:
+                ram = private["_ram"]
+                if ram is not _MISSING:  # set once force mode recomputed, if any
+                    return ram
+            else:
+                infra = _bound_infra(obj, name)
+            return infra._call()
+
+        return wrapper
+
     # ---- cache ----
     def _cache_dict(self) -> CacheDict[tp.Any]:
         if self._cd is None:
             self._cd = CacheDict(folder=self.uid_folder(), cache_type="Pickle")
-        return tp.cast(CacheDict[tp.Any], self._cd)
+        return self._cd
 
     def _is_cached(self) -> bool:
         if self._ram is not _MISSING:
@@ -139,13 +157,13 @@ class TaskInfra(BaseInfra):
         return result
 
     def _call(self) -> tp.Any:
-        if not self._force_pending():
-            if self._ram is not _MISSING:
-                return self._ram
-            if self.folder is not None and self._is_cached():
-                self._check_configs(write=False)
+        if self._ram is not _MISSING:
+            return self._ram
+        if not self._force_pending() and self.folder is not None and self._is_cached():
+            self._check_configs(write=False)
+            if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("%s: reading the cached result in %s", self._name(), self._where())
-                return self._load()
+            return self._load()
         result = self.job().result()
         if self.folder is not None and self._is_cached():
             return self._load()
