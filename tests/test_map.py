@@ -12,6 +12,7 @@ import pydantic
 import pytest
 
 from exca import MapInfra
+from exca.layout import ConfigMismatchError
 
 CALLS: list[list[int]] = []
 POOLS = (None, "threadpool", "processpool")
@@ -219,6 +220,14 @@ def test_cache_dict_and_uid(tmp_path: Path) -> None:
     assert set(obj.infra.cache_dict.keys()) == {"1"}
     assert obj.infra.uid().startswith(f"{__name__}.Squarer.process,1/offset=3-")
     assert (tmp_path / obj.infra.uid() / "uid.yaml").exists()
+
+
+def test_config_mismatch(tmp_path: Path) -> None:
+    obj = Squarer(offset=4, infra={"folder": tmp_path})
+    list(obj.process([1]))
+    (tmp_path / obj.infra.uid() / "uid.yaml").write_text("offset: 5\n")
+    with pytest.raises(ConfigMismatchError, match="another config"):
+        Squarer(offset=4, infra={"folder": tmp_path}).process([1])
 
 
 def test_wrong_arity() -> None:
