@@ -1,0 +1,136 @@
+"""Hydra sweeps: exca's in-process launcher (``exca_inline``) vs Hydra's basic launcher.
+
+A 100-job multirun (``+x=range(100)``) of a trivial task function (returns ``2 * x``),
+run in process with ``hydra.main`` (interpreter start and imports are not timed; Hydra's
+plugin scan, composition, run_job, output dirs, logs and the launcher are). Run with
+``.venv/bin/python benchmarks/bench_hydra.py`` (``--help`` for options).
+
+- *fully cached*: ours runs the sweep once (untimed) to fill the cache, then the timed
+  sweep serves all 100 jobs from the cache (through Hydra's ``run_job``: output dir,
+  ``.hydra/``, log file); the baseline runs the 100 jobs with the basic launcher.
+- *first run*: the same sweep with an empty cache (ours also computes uids, writes the
+  config dumps and caches the 100 values).
+- *caching off*: exca_inline without a cache folder vs the basic launcher.
+
+The reference release (exca 0.6.0) has no Hydra launcher: no reference column.
+"""
+
+import sys
+
+from harness import Case, Row, Script, run
+from harness import main as harness_main
+
+N_JOBS = 100
+
+APP = f"""
+import os
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base=None, config_path=None, config_name=None)
+def app(cfg: DictConfig) -> int:
+    return 2 * cfg.x
+
+
+def sweep(name, *overrides):
+    workdir = os.environ["BENCH_WORKDIR"]
+    sys.argv = [
+        "app.py",
+        "-m",
+        "+x=range({N_JOBS})",
+        f"hydra.sweep.dir={{workdir}}/{{name}}",
+        "hydra.job.chdir=False",
+        *overrides,
+    ]
+    app()
+    assert len(os.listdir(f"{{workdir}}/{{name}}")) >= {N_JOBS}, "the sweep did not run"
+"""
+
+CACHE = "hydra.launcher.cache_folder=cache"  # relative to the working directory
+
+OURS_CACHED = Script(
+    APP + f"sweep('fill', 'hydra/launcher=exca_inline', {CACHE!r})\n",
+    APP
+    + f"""
+with timed("sweep"):
+    sweep('cached', 'hydra/launcher=exca_inline', {CACHE!r})
+""",
+)
+OURS_FIRST = Script(
+    APP
+    + f"""
+with timed("sweep"):
+    sweep('first', 'hydra/launcher=exca_inline', {CACHE!r})
+"""
+)
+OURS_NO_CACHE = Script(
+    APP
+    + """
+with timed("sweep"):
+    sweep('nocache', 'hydra/launcher=exca_inline')
+"""
+)
+BASIC = Script(
+    APP
+    + """
+with timed("sweep"):
+    sweep('basic', 'hydra/launcher=basic')
+"""
+)
+
+CASES = [
+    Case(
+        f"{N_JOBS} trivial jobs, fully cached (ours: exca_inline, all hits; baseline: basic launcher)",
+        ours=OURS_CACHED,
+        baseline=BASIC,
+        repeats=5,
+    ),
+    Case(
+        f"{N_JOBS} trivial jobs, first run (ours: exca_inline, empty cache; baseline: basic launcher)",
+        ours=OURS_FIRST,
+        baseline=BASIC,
+        repeats=5,
+    ),
+    Case(
+        f"{N_JOBS} trivial jobs, caching off (ours: exca_inline; baseline: basic launcher)",
+        ours=OURS_NO_CACHE,
+        baseline=BASIC,
+        repeats=5,
+    ),
+]
+
+NOTES = [
+    "one Hydra multirun per sample, in process (imports and interpreter start not timed)",
+    "the launcher-vs-launcher ratio (baseline / ours, > 1: exca_inline faster) is printed "
+    "below the table",
+    "Hydra's basic sweeper composes each job once to validate the batch, and the basic "
+    "launcher composes it again; exca's launchers reuse the sweeper's composition",
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The harness's table, then ``median(basic launcher) / median(exca_inline)`` per case."""
+    captured: list[Row] = []
+
+    def run_and_keep(*args: object, **kwargs: object) -> list[Row]:
+        rows = run(*args, **kwargs)  # type: ignore[arg-type]
+        captured.extend(rows)
+        return rows
+
+    import harness
+
+    harness.run = run_and_keep  # type: ignore[assignment]
+    code = harness_main(CASES, name="hydra", notes=NOTES, argv=argv)
+    print("| case | basic launcher / exca_inline (medians) |\n|---|---:|")
+    for row in captured:
+        ours, base = row.median("ours"), row.median("baseline")
+        ratio = f"{base / ours:.2f}" if ours and base else "—"
+        print(f"| {row.name} | {ratio} |")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
