@@ -4,6 +4,12 @@ Most caching behaviour is tested with the in-process launcher (``exca_inline``);
 subprocess flavours (``exca_local``, ``exca_slurm``) run Hydra's own launcher test suites,
 plus one script app (task function in ``__main__`` and a custom resolver, pickled to the
 job processes).
+
+Hydra's suites spawn many processes; by default they run for every flavour with caching
+off, and with caching on for the Launcher suite (all flavours) and the Integration suite
+(exca_inline). ``EXCA_TEST_LAUNCHER_FULL=1`` adds the Integration suite with caching on for
+exca_local and exca_slurm, and with caching off for exca_slurm (all pass; they only take
+minutes on a small machine).
 """
 
 import logging
@@ -19,13 +25,15 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.test_utils.launcher_common_tests import IntegrationTestSuite, LauncherTestSuite
 
 from exca.hydra.launcher import RESULT, JobFailedBefore, SweepError
-from tests.hydra_apps import models
 
 APPS = Path(__file__).parent / "hydra_apps"
 # a cache inside each test's sweep dir (Hydra's suites give every test its own sweep dir)
 CACHE_IN_SWEEP_DIR = "hydra.launcher.cache_folder=${hydra.sweep.dir}/.exca-cache"
 # runs the job processes with the repository importable (tests.hydra_apps.models)
 ROOT = str(Path(__file__).parents[1])
+FULL = os.environ.get("EXCA_TEST_LAUNCHER_FULL") == "1"
+# USR2 comes 90 s before the time limit: keep it far from slow job starts on a busy node
+SLURM_TIMEOUT = "hydra.launcher.timeout_min=5"
 
 
 # # # # # Hydra's launcher test suites, for every flavour, caching off and on # # # # #
@@ -56,10 +64,8 @@ class TestExcaLauncher(LauncherTestSuite):
 @pytest.mark.parametrize(
     "launcher_name, overrides",
     [
-        pytest.param("exca_slurm", ["hydra.launcher.timeout_min=2"], id="slurm"),
-        pytest.param(
-            "exca_slurm", ["hydra.launcher.timeout_min=2", CACHE_IN_SWEEP_DIR], id="slurm-cached"
-        ),
+        pytest.param("exca_slurm", [SLURM_TIMEOUT], id="slurm"),
+        pytest.param("exca_slurm", [SLURM_TIMEOUT, CACHE_IN_SWEEP_DIR], id="slurm-cached"),
     ],
     indirect=["overrides"],
 )
@@ -81,7 +87,9 @@ def _integration_flags(launcher: str, *extra: str) -> list[str]:
     "task_launcher_cfg, extra_flags",
     [
         pytest.param({}, _integration_flags("exca_inline"), id="inline"),
-        pytest.param({}, _integration_flags("exca_local", "hydra.launcher.timeout_min=2"), id="local"),
+        pytest.param(
+            {}, _integration_flags("exca_local", "hydra.launcher.timeout_min=2"), id="local"
+        ),
     ],
 )
 class TestExcaLauncherIntegration(IntegrationTestSuite):
@@ -92,10 +100,24 @@ class TestExcaLauncherIntegration(IntegrationTestSuite):
     "task_launcher_cfg, extra_flags",
     [
         pytest.param({}, _integration_flags("exca_inline", CACHE_IN_SWEEP_DIR), id="inline"),
-        pytest.param(
-            {},
-            _integration_flags("exca_local", "hydra.launcher.timeout_min=2", CACHE_IN_SWEEP_DIR),
-            id="local",
+        *(
+            [
+                pytest.param(
+                    {},
+                    _integration_flags(
+                        "exca_local", "hydra.launcher.timeout_min=2", CACHE_IN_SWEEP_DIR
+                    ),
+                    id="local",
+                ),
+                pytest.param(
+                    {},
+                    _integration_flags("exca_slurm", SLURM_TIMEOUT, CACHE_IN_SWEEP_DIR),
+                    id="slurm",
+                    marks=pytest.mark.slurm,
+                ),
+            ]
+            if FULL
+            else []
         ),
     ],
 )
@@ -117,17 +139,15 @@ class TestExcaLauncherIntegrationCached(IntegrationTestSuite):
         super().test_to_absolute_path_multirun(tmpdir, task_launcher_cfg, extra_flags)
 
 
-@pytest.mark.slurm
-@pytest.mark.parametrize(
-    "task_launcher_cfg, extra_flags",
-    [
-        pytest.param(
-            {}, _integration_flags("exca_slurm", "hydra.launcher.timeout_min=2"), id="slurm"
-        ),
-    ],
-)
-class TestExcaSlurmLauncherIntegration(IntegrationTestSuite):
-    """Hydra's IntegrationTestSuite on the local Slurm cluster (caching off)."""
+if FULL:
+
+    @pytest.mark.slurm
+    @pytest.mark.parametrize(
+        "task_launcher_cfg, extra_flags",
+        [pytest.param({}, _integration_flags("exca_slurm", SLURM_TIMEOUT), id="slurm")],
+    )
+    class TestExcaSlurmLauncherIntegration(IntegrationTestSuite):
+        """Hydra's IntegrationTestSuite on the local Slurm cluster (caching off)."""
 
 
 # # # # # caching, in process # # # # #
@@ -250,7 +270,9 @@ def test_sweep_runs_only_uncached_jobs(sweep: Sweeper, plan_log: PlanLog) -> Non
     assert [r.return_value["x"] for r in third] == [2, 3, 4]
     # the cache layout: <cache>/<task name>,<version>/<uid>/ with the config dumps
     folders = sorted(p.name for p in (sweep.cache / "app,0").iterdir())
-    assert len(folders) == 4 and all(f.startswith("data={path=-data,workers=2},x=") for f in folders)
+    assert len(folders) == 4 and all(
+        f.startswith("data={path=-data,workers=2},x=") for f in folders
+    )
     uid_folder = next((sweep.cache / "app,0").glob("*x=4-*"))
     assert "x: 4" in (uid_folder / "uid.yaml").read_text()
     assert "workers: 2" in (uid_folder / "config.yaml").read_text()
@@ -311,7 +333,7 @@ def test_a_bad_job_aborts_the_sweep_before_anything_runs(sweep: Sweeper) -> None
     assert task.calls == []
     assert not sweep.cache.exists()
     # the same check also runs with caching off
-    with pytest.raises(SweepError, match="#1 .*epochs=many"):
+    with pytest.raises(SweepError, match=r"#1 .*epochs=many"):
         sweep(task, ["epochs=1,many"], config_name="train", cache=False)
     assert task.calls == []
 
@@ -390,7 +412,9 @@ def test_relative_cache_folder_starts_at_the_launch_directory(
 ) -> None:
     monkeypatch.chdir(sweep.tmp_path)
     task = Task()
-    sweep(task, ["x=1", "hydra.launcher.cache_folder=rel-cache", "hydra.job.chdir=True"], cache=False)
+    sweep(
+        task, ["x=1", "hydra.launcher.cache_folder=rel-cache", "hydra.job.chdir=True"], cache=False
+    )
     assert (sweep.tmp_path / "rel-cache" / "app,0").is_dir()
 
 
