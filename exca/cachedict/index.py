@@ -6,16 +6,23 @@ Layout of a folder (see also :mod:`exca.cachedict.core`)::
     <folder>/data/<writer>/...        the data files that writer's lines point to
 
 ``<writer>`` is ``<host>-<pid>-<thread id>-<random token>``: a writer name is
-never reused by another process, so an index file has exactly one appending
-process, and a partial last line left by a killed process stays last forever.
+never reused by another process (nor after ``clear()`` removed its files), so an
+index file has exactly one appending process, and a partial last line left by a
+killed process stays last forever.
 
 Each index line is one JSON object (serialized by orjson) ending with ``\\n``:
 
-- an entry: ``{"#key": key, "#type": handler name, "#t": time_ns, ...params}``
-  where the params are what the handler needs to read the value back;
-- a tombstone (deletion): ``{"#key": key, "#type": "#deleted", "#t": time_ns}``;
-- a clear marker: ``{"#key": null, "#type": "#cleared", "#t": time_ns}``
+- an entry: ``{"#key": key, "#t": time_ns, "#type": format name, ...params}``
+  where the params are what the format needs to read the value back;
+- a tombstone (deletion): ``{"#key": key, "#t": time_ns, "#type": "#deleted"}``;
+- a clear marker: ``{"#key": null, "#t": time_ns, "#type": "#cleared"}``
   (every line older than it is dead).
+
+The first three keys always come in this order, so a reader listing keys only
+splits lines and cuts each key out of its prefix (C-speed bytes operations, no
+JSON parsing); a line is parsed when its value is loaded. A line whose prefix
+looks right but whose JSON is garbled is then dropped with a warning (it was
+listed by ``keys()`` until then). Lines in another key order are parsed at once.
 
 Order and conflicts: lines are ordered by ``(#t, index file name, line
 number)``, the same total order for every reader whatever order it reads the
@@ -28,10 +35,10 @@ consume complete lines (up to the last ``\\n``), silently leave a trailing
 partial line for later, and skip a garbled complete line with a warning naming
 the file and line number.
 
-Incremental reads: a reader remembers, per index file, its size, mtime and the
-byte offset it consumed; a refresh lists the folder once and reads only the new
-tail of files that changed. A file that shrank or vanished triggers a full
-reload.
+Incremental reads: a reader remembers, per index file, its size, mtime, inode
+and the byte offset it consumed; a refresh lists the folder once and reads only
+the new tail of files that changed. A file that shrank, vanished or was
+replaced triggers a full reload.
 """
 
 from __future__ import annotations
