@@ -169,14 +169,14 @@ class JobRunner:
 
     def __call__(self, config: DictConfig, folder: str | None) -> JobReturn:
         remote = self.singleton_state is not None
-        rank = 0
+        rank, job_id = 0, ""
         if remote:
             import submitit
 
             Singleton.set_state(self.singleton_state)
             setup_globals()
             env = submitit.JobEnvironment()
-            rank = env.global_rank
+            rank, job_id = env.global_rank, str(env.job_id)
             with read_write(config.hydra.job), open_dict(config.hydra.job):
                 config.hydra.job.id = env.job_id
         ret = run_job(
@@ -201,8 +201,7 @@ class JobRunner:
         if folder is not None and rank == 0:
             _record(ret, Path(folder), tb)
         if remote and error is not None:
-            where = f"job {os.environ.get('SLURM_JOB_ID') or os.getpid()}"
-            _add_note(error, f"Traceback in {where}:\n{tb.rstrip()}")
+            _add_note(error, f"Traceback in job {job_id} (pid {os.getpid()}):\n{tb.rstrip()}")
             try:
                 pickle.dumps(error)
             except Exception:
@@ -392,7 +391,7 @@ class SweepRunner:
         previous = hydra_config.cfg
         # for ${hydra:...} interpolations (the resolver reads HydraConfig.get(), that is
         # cfg.hydra); set_config() would also make a masked copy run_job makes anyway
-        hydra_config.cfg = cfg
+        hydra_config.cfg = cfg  # type: ignore[assignment]
         try:
             model: pydantic.BaseModel | None = None
             if isinstance(target, str):
@@ -475,7 +474,8 @@ class SweepRunner:
             )
         if problems:
             raise SweepError(
-                f"[{self.name}] {len(problems)} jobs conflict with the cache; nothing was run:\n"
+                f"[{self.name}] {len(problems)} jobs conflict with the cache; nothing was run "
+                "(set another hydra.launcher.version, or clear the folders):\n"
                 + "\n".join(f"  - {p}" for p in problems)
             )
 
