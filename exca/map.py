@@ -144,6 +144,9 @@ class MapInfra(BaseInfra):
         missing: dict[str, tp.Any] = {}
         if force:
             missing = dict(zip(uids, items))
+        elif len(uids) > 32:  # one read of the folder, then set lookups
+            keys = set(cd.keys())
+            missing = {uid: item for uid, item in zip(uids, items) if uid not in keys}
         else:
             for k, uid in enumerate(uids):  # no I/O while every key is known
                 if uid not in cd:
