@@ -7,9 +7,12 @@ and ``job_id``. Each cluster kind is one class registered by name in
 
 - ``None``: in process, run right away (:class:`InlineBackend`).
 - ``"threadpool"`` / ``"processpool"``: :mod:`concurrent.futures` pools.
-- ``"local"``, ``"debug"``, ``"slurm"``, ``"auto"``: submitit executors.
+- ``"local"``, ``"slurm"``, ``"auto"``: submitit executors (:class:`SubmititBackend`).
+- ``"debug"``: submitit's debug executor, in process (:class:`SubmititDebugBackend`).
 
-submitit is imported only when a submitit backend is used.
+A backend class says whether its calls run in another process (``remote``: the call
+is pickled, a code snapshot applies) and whether it needs the infra's folder
+(``needs_folder``). submitit is imported only when a submitit backend is used.
 """
 
 from __future__ import annotations
