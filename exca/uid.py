@@ -430,7 +430,7 @@ _v3_order = operator.itemgetter(0, 1)
 def _sorted_set(
     value: tp.AbstractSet[tp.Any], parts: tp.Callable[[tp.Any], tuple[str, str]]
 ) -> list[tp.Any]:
-    return sorted(value, key=lambda x: parts(x)[0])
+    return sorted(value, key=parts)  # (string, hash): ties on the string are ordered by hash
 
 
 def _is_mergeable(value: tp.Any) -> bool:

@@ -348,16 +348,6 @@ def test_uid_same_in_other_processes() -> None:
         assert _uids_in_subprocess(configs, seed) == here
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "exca.uid._sorted_set sorts set items by their uid *string* only; items whose "
-        "strings are equal after cleaning (e.g. 'a_b'/'ab' in v2, 'a b'/'a-b' or 'a:b'/'ab' "
-        "in v2 and v3, 1 and '1') keep the set's iteration order, which depends on "
-        "PYTHONHASHSEED: the uid of a config holding such a set differs between processes. "
-        "Fix: sort by (string, hash) in _sorted_set (no change for sets without ties)."
-    ),
-)
 def test_uid_of_sets_with_equal_item_strings_same_in_other_processes() -> None:
     configs: list[tp.Any] = [
         {"x": {"a_b", "ab", "a b", "a-b", "a:b"}},
