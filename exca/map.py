@@ -116,7 +116,7 @@ class MapInfra(BaseInfra):
         return self._item_uids([item])[0]
 
     def _item_uids(self, items: tp.Sequence[tp.Any]) -> list[str]:
-        options = self.spec.options
+        options = (self._spec or self.spec).options
         func = options["item_uid"]
         max_length = options["item_uid_max_length"]
         uids = [func(item) for item in items]
@@ -139,7 +139,9 @@ class MapInfra(BaseInfra):
         if not isinstance(items, (list, tuple)):
             items = list(items)
         uids = self._item_uids(items)
-        cd = self.cache_dict
+        cd = self._cd
+        if cd is None:
+            cd = self.cache_dict
         force = self.mode == "force" and not self._forced
         missing: dict[str, tp.Any] = {}
         if force:
@@ -176,12 +178,7 @@ class MapInfra(BaseInfra):
             self._compute(missing, n_items=len(set(uids)))
         if force:
             self._forced = True
-        return self._iter_outputs(uids)
-
-    def _iter_outputs(self, uids: list[str]) -> tp.Iterator[tp.Any]:
-        cd = self.cache_dict
-        for uid in uids:
-            yield cd[uid]
+        return _iter_outputs(cd, uids)
 
     def _chunks(self, uids: list[str]) -> list[list[str]]:
         n = len(uids)
@@ -264,6 +261,11 @@ class MapInfra(BaseInfra):
         with self.cache_dict.writer() as writer:
             for uid, output in self._iterate(items, progress=progress):
                 writer[uid] = output
+
+
+def _iter_outputs(cd: CacheDict[tp.Any], uids: list[str]) -> tp.Iterator[tp.Any]:
+    for uid in uids:
+        yield cd[uid]
 
 
 def _progress_enabled() -> bool:
