@@ -138,7 +138,7 @@ def _pop_dotted(cfg: dict[str, tp.Any], key: str) -> None:
 
 def _private(model: pydantic.BaseModel) -> dict[str, tp.Any]:
     """The dict of private attribute values of a model."""
-    return tp.cast(dict[str, tp.Any], model.__pydantic_private__)
+    return model.__pydantic_private__  # type: ignore[return-value]
 
 
 class FrozenModelError(RuntimeError):
@@ -322,13 +322,22 @@ class BaseInfra(pydantic.BaseModel):
                 f"This infra already decorates {self._spec.name}; an infra decorates one method"
             )
         self._spec = MethodSpec(method=method, exclude_from_cache_uid=exclude, options=options)
-        default = self
+        return tp.cast(C, functools.wraps(method)(self._wrapper()))
 
-        @functools.wraps(method)
+    def _wrapper(self) -> tp.Callable[..., tp.Any]:
+        """The function replacing the decorated method: calls ``_call`` of the infra of
+        the object it is called on (the default infra only knows the field name)."""
+        default_private = _private(self)
+
         def wrapper(obj: tp.Any, *args: tp.Any, **kwargs: tp.Any) -> tp.Any:
-            return _bound_infra(obj, default._field_name)._call(*args, **kwargs)
+            name = default_private["_field_name"]
+            infra = obj.__dict__.get(name)
+            private = getattr(infra, "__pydantic_private__", None)
+            if private is None or private.get("_obj") is not obj:
+                infra = _bound_infra(obj, name)
+            return infra._call(*args, **kwargs)
 
-        return tp.cast(C, wrapper)
+        return wrapper
 
     def _call(self, *args: tp.Any, **kwargs: tp.Any) -> tp.Any:
         """What calling the decorated method does."""

@@ -70,16 +70,15 @@ def check_or_write_configs(
     another config.
     """
     path = folder / UID
-    text = uid_cfg.to_yaml()
     try:
         existing = path.read_text(encoding="utf8")
     except FileNotFoundError:
         existing = None
     if existing is not None:
-        if existing != text and ConfDict.from_yaml(existing).flat() != uid_cfg.flat():
+        if not _same_config(existing, uid_cfg):
             raise ConfigMismatchError(
                 f"The cache folder {folder} holds results for another config.\n"
-                f"Dumped in {path}:\n{existing}\nCurrent config:\n{text}\n"
+                f"Dumped in {path}:\n{existing}\nCurrent config:\n{uid_cfg.to_yaml()}\n"
                 "This can be a uid collision or a change of the class definition: use another "
                 "version (infra version='...') or clear this folder."
             )
@@ -89,5 +88,15 @@ def check_or_write_configs(
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / FULL_UID, full_uid().to_yaml())
     atomic_write_text(folder / CONFIG, full().to_yaml())
-    atomic_write_text(path, text)  # last: marks the dumps complete
+    atomic_write_text(path, uid_cfg.to_yaml())  # last: marks the dumps complete
     return True
+
+
+def _same_config(text: str, cfg: ConfDict) -> bool:
+    """True if the yaml ``text`` (a dumped uid config) holds the config ``cfg``."""
+    try:  # fast path: load the dump (libyaml) and compare the flat configs
+        if ConfDict(ConfDict.from_yaml(text)).flat() == cfg.flat():
+            return True
+    except Exception:  # eg: values that do not compare as plain data
+        pass
+    return text == cfg.to_yaml()
