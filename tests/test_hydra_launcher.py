@@ -5,11 +5,11 @@ subprocess flavours (``exca_local``, ``exca_slurm``) run Hydra's own launcher te
 plus one script app (task function in ``__main__`` and a custom resolver, pickled to the
 job processes).
 
-Hydra's suites spawn many processes; by default they run for every flavour with caching
-off, and with caching on for the Launcher suite (all flavours) and the Integration suite
-(exca_inline). ``EXCA_TEST_LAUNCHER_FULL=1`` adds the Integration suite with caching on for
-exca_local and exca_slurm, and with caching off for exca_slurm (all pass; they only take
-minutes on a small machine).
+Hydra's suites spawn many processes. By default they run: the LauncherTestSuite for
+exca_inline (caching off and on), exca_local (off) and exca_slurm (on); the
+IntegrationTestSuite for exca_inline with caching on. ``EXCA_TEST_LAUNCHER_FULL=1`` runs
+every flavour with caching off and on for both suites (all pass; it takes minutes on a
+small machine, hence not by default).
 """
 
 import logging
@@ -45,13 +45,17 @@ def overrides(request: pytest.FixtureRequest) -> list[str]:
     return list(request.param)
 
 
+def _full(*params: tp.Any) -> list[tp.Any]:
+    """Parameters used only with EXCA_TEST_LAUNCHER_FULL=1."""
+    return list(params) if FULL else []
+
+
+LOCAL_TIMEOUT = "hydra.launcher.timeout_min=2"
 SUITE_CASES = [
     pytest.param("exca_inline", [], id="inline"),
     pytest.param("exca_inline", [CACHE_IN_SWEEP_DIR], id="inline-cached"),
-    pytest.param("exca_local", ["hydra.launcher.timeout_min=2"], id="local"),
-    pytest.param(
-        "exca_local", ["hydra.launcher.timeout_min=2", CACHE_IN_SWEEP_DIR], id="local-cached"
-    ),
+    pytest.param("exca_local", [LOCAL_TIMEOUT], id="local"),
+    *_full(pytest.param("exca_local", [LOCAL_TIMEOUT, CACHE_IN_SWEEP_DIR], id="local-cached")),
 ]
 
 
@@ -64,8 +68,8 @@ class TestExcaLauncher(LauncherTestSuite):
 @pytest.mark.parametrize(
     "launcher_name, overrides",
     [
-        pytest.param("exca_slurm", [SLURM_TIMEOUT], id="slurm"),
         pytest.param("exca_slurm", [SLURM_TIMEOUT, CACHE_IN_SWEEP_DIR], id="slurm-cached"),
+        *_full(pytest.param("exca_slurm", [SLURM_TIMEOUT], id="slurm")),
     ],
     indirect=["overrides"],
 )
@@ -83,41 +87,39 @@ def _integration_flags(launcher: str, *extra: str) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize(
-    "task_launcher_cfg, extra_flags",
-    [
-        pytest.param({}, _integration_flags("exca_inline"), id="inline"),
-        pytest.param(
-            {}, _integration_flags("exca_local", "hydra.launcher.timeout_min=2"), id="local"
-        ),
-    ],
-)
-class TestExcaLauncherIntegration(IntegrationTestSuite):
-    """Hydra's IntegrationTestSuite (11 cases: real apps in subprocesses), caching off."""
+if FULL:
+
+    @pytest.mark.parametrize(
+        "task_launcher_cfg, extra_flags",
+        [
+            pytest.param({}, _integration_flags("exca_inline"), id="inline"),
+            pytest.param({}, _integration_flags("exca_local", LOCAL_TIMEOUT), id="local"),
+            pytest.param(
+                {},
+                _integration_flags("exca_slurm", SLURM_TIMEOUT),
+                id="slurm",
+                marks=pytest.mark.slurm,
+            ),
+        ],
+    )
+    class TestExcaLauncherIntegration(IntegrationTestSuite):
+        """Hydra's IntegrationTestSuite (11 cases: real apps in subprocesses), caching off."""
 
 
 @pytest.mark.parametrize(
     "task_launcher_cfg, extra_flags",
     [
         pytest.param({}, _integration_flags("exca_inline", CACHE_IN_SWEEP_DIR), id="inline"),
-        *(
-            [
-                pytest.param(
-                    {},
-                    _integration_flags(
-                        "exca_local", "hydra.launcher.timeout_min=2", CACHE_IN_SWEEP_DIR
-                    ),
-                    id="local",
-                ),
-                pytest.param(
-                    {},
-                    _integration_flags("exca_slurm", SLURM_TIMEOUT, CACHE_IN_SWEEP_DIR),
-                    id="slurm",
-                    marks=pytest.mark.slurm,
-                ),
-            ]
-            if FULL
-            else []
+        *_full(
+            pytest.param(
+                {}, _integration_flags("exca_local", LOCAL_TIMEOUT, CACHE_IN_SWEEP_DIR), id="local"
+            ),
+            pytest.param(
+                {},
+                _integration_flags("exca_slurm", SLURM_TIMEOUT, CACHE_IN_SWEEP_DIR),
+                id="slurm",
+                marks=pytest.mark.slurm,
+            ),
         ),
     ],
 )
@@ -137,17 +139,6 @@ class TestExcaLauncherIntegrationCached(IntegrationTestSuite):
         self, tmpdir: Path, task_launcher_cfg: tp.Any, extra_flags: list[str]
     ) -> None:
         super().test_to_absolute_path_multirun(tmpdir, task_launcher_cfg, extra_flags)
-
-
-if FULL:
-
-    @pytest.mark.slurm
-    @pytest.mark.parametrize(
-        "task_launcher_cfg, extra_flags",
-        [pytest.param({}, _integration_flags("exca_slurm", SLURM_TIMEOUT), id="slurm")],
-    )
-    class TestExcaSlurmLauncherIntegration(IntegrationTestSuite):
-        """Hydra's IntegrationTestSuite on the local Slurm cluster (caching off)."""
 
 
 # # # # # caching, in process # # # # #
