@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import operator
 import os
 import re
 import secrets
@@ -207,7 +208,7 @@ class IndexWriter:
         fd = self._data_fds.get(filename)
         if fd is None:
             path = os.path.join(self.data_dir(), filename)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
             self._data_fds[filename] = fd
         end = os.lseek(fd, 0, os.SEEK_END)
         pad = -end % align
@@ -222,11 +223,20 @@ class IndexWriter:
         if self._index_fd is None:
             self.folder.mkdir(parents=True, exist_ok=True)
             path = self.folder / self.index_name
-            self._index_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            self._index_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
         start = os.lseek(self._index_fd, 0, os.SEEK_END)
-        n = os.write(self._index_fd, line)
-        if n != len(line):  # extremely unlikely for a small line: finish it
-            _write_all(self._index_fd, memoryview(line)[n:])
+        try:
+            n = os.write(self._index_fd, line)
+            if n != len(line):  # extremely unlikely for a small line: finish it
+                _write_all(self._index_fd, memoryview(line)[n:])
+        except BaseException:
+            # e.g. disk full mid-line: remove the partial line, or the next line of
+            # this writer would be glued to it (only this writer appends to this file)
+            try:
+                os.ftruncate(self._index_fd, start)
+            except OSError:
+                pass
+            raise
         return start
 
 
@@ -246,7 +256,8 @@ _OWN_LINE = 1 << 62  # line number of entries written by this object (not re-rea
 # JSON string every '"' is escaped, so the first '","#t":' ends the key.
 _PREFIX = b'{"#key":"'
 _KEY_END = b'","#t":'
-_FAST_KEY = re.compile(rb'\{"#key":"(.*?)","#t":\d')
+_TYPE_START = b',"#type":"'
+_FAST_KEY = re.compile(rb'\{"#key":"((?:[^"\\]|\\.)*)","#t":\d+,"#type":"')
 _SPECIAL = b'"#type":"#'  # tombstones and clear markers
 
 
@@ -401,6 +412,13 @@ class IndexView:
         if -1 in ends:
             return False
         raw_keys = list(map(bytes.__getitem__, lines, map(slice, repeat(len(_PREFIX)), ends)))
+        # then '#t' must be digits followed by ',"#type":"' (else: parsed line by line)
+        t_starts = list(map(operator.add, ends, repeat(len(_KEY_END))))
+        t_ends = list(map(bytes.find, lines, repeat(_TYPE_START), t_starts))
+        if -1 in t_ends:
+            return False
+        if not all(map(bytes.isdigit, map(bytes.__getitem__, lines, map(slice, t_starts, t_ends)))):
+            return False
         try:
             if b"\\" in chunk:
                 keys = [_decode_key(k) for k in raw_keys]
@@ -451,7 +469,7 @@ class IndexView:
         key = item.get("#key")
         typ = item.get("#type")
         t = item.get("#t")
-        if not isinstance(typ, str) or not isinstance(t, int):
+        if not isinstance(typ, str) or type(t) is not int:
             self._warn(name, line, "missing '#type' or '#t'")
             return
         sort: SortKey = (t, name, line)
