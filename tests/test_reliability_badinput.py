@@ -226,21 +226,6 @@ def test_fuzzed_index_lines(tmp_path: Path, seed: int) -> None:
     assert files_outside(tmp_path, folder) == [sentinel]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "IndexView accepts a line whose '#t' is not an integer when it reads it on the "
-        'fast path (_read_fast only checks the \'{"#key":"\' prefix and the \'","#t":\' '
-        "separator; _read_line's regex only checks the first character is a digit), and "
-        "entry_t() later does int() on it: as soon as the same key has another line "
-        "(apply_entry -> entry_sort), refresh() raises ValueError, so keys(), `in` and "
-        "reads of the whole cache fail because of one malformed line; and whether the "
-        "line is accepted depends on how the chunk was read (readers may disagree). "
-        "Fix: treat a line as standard only if '#t' is followed by digits and a ',' "
-        "(check it in _read_fast and in the _FAST_KEY regex, e.g. rb'...\"#t\":-?\\d+,'); "
-        "other lines go through orjson and _apply, which skips them with a warning."
-    ),
-)
 @pytest.mark.parametrize("bad_t", [b'"12"', b"1.5", b"true", b"null", b"1e3"])
 def test_non_integer_t_is_a_skipped_line(tmp_path: Path, bad_t: bytes) -> None:
     folder = tmp_path / "cache"
@@ -712,18 +697,6 @@ def test_disk_full_simulated(tmp_path: Path, seed: int) -> None:
     check_reads(folder, {key: value for key, (_, value) in values.items()})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "IndexWriter.append_line: when the disk fills up in the middle of an index line "
-        "(a short os.write, then ENOSPC), the partial line stays at the end of the "
-        "writer's index; the next line this writer appends (a later, successful write) "
-        "is glued to it: readers see one garbled line, the later key is lost (and the "
-        "failed key is listed by keys()). Fix (tiny, local): on an exception after "
-        "`start` is known, os.ftruncate(self._index_fd, start) before re-raising "
-        "(the writer is the only process appending to its index)."
-    ),
-)
 def test_disk_full_in_the_middle_of_an_index_line(tmp_path: Path) -> None:
     cache: CacheDict[tp.Any] = CacheDict(tmp_path / "cache")
     real_write = os.write
@@ -874,18 +847,10 @@ def test_infra_version_cannot_escape_the_folder(tmp_path: Path) -> None:
 
 # # # # # permissions # # # # #
 
-_UMASK_BUG = (
-    "IndexWriter creates the index files and the shared data files (arrays.data, "
-    "values.json, texts.txt) with os.open(..., 0o644): the umask can only remove bits, "
-    "so with umask 002 (group-shared cluster folders) they are not group-writable "
-    "while every other created file is (0o666 & ~umask). Fix (tiny, local): use 0o666 "
-    "in both os.open calls of exca/cachedict/index.py."
-)
-
 
 @pytest.mark.parametrize(
     "umask",
-    [0o022, 0o077, pytest.param(0o002, marks=pytest.mark.xfail(strict=True, reason=_UMASK_BUG))],
+    [0o022, 0o077, 0o002],
     ids=oct,
 )
 def test_created_files_follow_the_umask(tmp_path: Path, umask: int) -> None:
