@@ -52,6 +52,7 @@ from hydra.core.utils import (
     run_job,
     setup_globals,
 )
+from hydra.errors import CompactHydraException
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
@@ -67,7 +68,14 @@ from .errors import did_you_mean
 if tp.TYPE_CHECKING:
     import pydantic
 
-__all__ = ["MODES", "JobFailedBefore", "JobRunner", "SweepError", "SweepRunner"]
+__all__ = [
+    "MODES",
+    "JobFailedBefore",
+    "JobRunner",
+    "LauncherConfigError",
+    "SweepError",
+    "SweepRunner",
+]
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +87,15 @@ _RUN_PARAMS = ("logs", "max_jobs")
 _KNOWN_PARAMS = frozenset(_CACHE_PARAMS + _RUN_PARAMS + EXECUTION_FIELDS)
 
 
-class SweepError(RuntimeError):
-    """The sweep cannot start: bad jobs, read-only misses or a cache conflict (nothing ran)."""
+class SweepError(CompactHydraException, RuntimeError):
+    """The sweep cannot start: bad jobs, read-only misses or a cache conflict (nothing ran).
+
+    Hydra prints it as its message only (no stack trace), like its own config errors.
+    """
+
+
+class LauncherConfigError(CompactHydraException, ValueError):
+    """A ``hydra.launcher`` parameter is invalid."""
 
 
 class JobFailedBefore(RuntimeError):
@@ -117,13 +132,15 @@ class Settings:
         unknown = sorted(set(plain) - _KNOWN_PARAMS)
         if unknown:
             hint = did_you_mean(unknown[0], _KNOWN_PARAMS, prefix="hydra.launcher")
-            raise ValueError(f"unknown exca launcher parameter(s) {unknown}: {hint}")
+            raise LauncherConfigError(f"unknown exca launcher parameter(s) {unknown}: {hint}")
         mode = str(plain.get("mode", "cached"))
         if mode not in MODES:
-            raise ValueError(f"hydra.launcher.mode={mode!r} is not one of {', '.join(MODES)}")
+            raise LauncherConfigError(
+                f"hydra.launcher.mode={mode!r} is not one of {', '.join(MODES)}"
+            )
         exclude = plain.get("exclude_from_uid") or []
         if isinstance(exclude, str) or not all(isinstance(k, str) for k in exclude):
-            raise ValueError(
+            raise LauncherConfigError(
                 f"hydra.launcher.exclude_from_uid must be a list of dotted keys, got {exclude!r}"
             )
         folder = plain.get("cache_folder")
@@ -134,10 +151,12 @@ class Settings:
                 cache_folder = Path(cwd) / cache_folder
         max_jobs = plain.get("max_jobs")
         if max_jobs is not None and int(max_jobs) < 1:
-            raise ValueError(f"hydra.launcher.max_jobs must be >= 1 (or null), got {max_jobs}")
+            raise LauncherConfigError(
+                f"hydra.launcher.max_jobs must be >= 1 (or null), got {max_jobs}"
+            )
         version = plain.get("version", "0")
         if not isinstance(version, str | int) or "/" in str(version) or "," in str(version):
-            raise ValueError(
+            raise LauncherConfigError(
                 f"hydra.launcher.version={version!r}: expected a string without '/' or ','"
             )
         return cls(
@@ -662,7 +681,7 @@ def _model_class(target: str) -> type[pydantic.BaseModel] | None:
 
 def _describe(error: BaseException) -> str:
     text = str(error).strip() or type(error).__name__
-    cause = error.__cause__ or error.__context__
+    cause = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
     if cause is not None and str(cause).strip() and str(cause).strip() not in text:
         text += f"\n    caused by {type(cause).__name__}: {str(cause).strip()}"
     return text.replace("\n", "\n    ")
