@@ -313,6 +313,17 @@ def test_model_target_uid_follows_the_model(sweep: Sweeper) -> None:
     assert (sweep.cache / "tests.hydra_apps.models.Train,2" / "default").is_dir()
 
 
+def test_non_model_target_is_a_plain_config(sweep: Sweeper) -> None:
+    task = Task()
+    sweep(task, ["x=1", "+_target_=builtins.dict"])
+    sweep(task, ["x=1", "+_target_=builtins.dict"])
+    assert len(task.calls) == 1
+    (folder,) = (sweep.cache / "app,0").iterdir()
+    assert "_target_: builtins.dict" in (folder / "uid.yaml").read_text()
+    with pytest.raises(SweepError, match=r"#0 \(x=1 \+_target_=nowhere.Model\): cannot import"):
+        sweep(task, ["x=1", "+_target_=nowhere.Model"])
+
+
 def test_a_bad_job_aborts_the_sweep_before_anything_runs(sweep: Sweeper) -> None:
     task = Task()
     with pytest.raises(SweepError) as info:
