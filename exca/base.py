@@ -273,6 +273,17 @@ class BaseInfra(pydantic.BaseModel):
         cls._exclude_from_cls_uid = tuple(n for n in cls.model_fields if n != "version")
         _install_fast_private(cls)
 
+    @pydantic.field_validator("version")
+    @classmethod
+    def _check_version(cls, version: str) -> str:
+        # the version is part of a folder name: it must not move the cache elsewhere
+        if not version or any(c in version for c in "/\\\0") or set(version) == {"."}:
+            raise ValueError(
+                f"version={version!r} cannot be part of a folder name (no '/', '\\', NUL, "
+                "and not only dots)"
+            )
+        return version
+
     @pydantic.model_validator(mode="after")
     def _check_folder(self) -> tp.Self:
         backend = BACKENDS.get(self.cluster)

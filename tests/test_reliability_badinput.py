@@ -823,25 +823,12 @@ def test_uid_folder_of_any_config_value_is_inside(name: str) -> None:
     assert Path(os.path.normpath(uid_folder)).parent.parent == Path("/cache")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "The infra `version` is used verbatim in the method folder name "
-        "(layout.method_folder_name: f'{module}.{qualname}.{method},{version}'), and "
-        "BaseInfra accepts any string: version='../../../x' (e.g. from a Hydra override "
-        "infra.version=...) makes the uid folder, its configs and the cache land outside "
-        "the cache folder. Fix: validate `version` (no '/', '\\\\' or NUL; not '.'/'..'-"
-        "like), with a clear ValidationError naming infra.version."
-    ),
-)
 def test_infra_version_cannot_escape_the_folder(tmp_path: Path) -> None:
     root = tmp_path / "root"
     folder = root / "cache"
-    try:
-        task = Task(x=5, infra={"folder": folder, "version": "../../../escaped"})
-        task.run()
-    except (pydantic.ValidationError, ValueError):
-        pass  # refusing the version is a fine answer
+    for version in ["../../../escaped", "..", "a/b", "a\\b"]:
+        with pytest.raises(pydantic.ValidationError, match=r"version.*folder name"):
+            Task(x=5, infra={"folder": folder, "version": version})
     assert files_outside(root, folder) == []
 
 
