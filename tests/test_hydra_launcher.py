@@ -528,3 +528,10 @@ def test_plugin_scan_imports_no_exca_numpy_pydantic_submitit() -> None:
     assert "hydra.core.plugins" in imported  # the -X importtime output was parsed
     heavy = [m for m in imported if m.split(".")[0] in {"exca", "numpy", "pydantic", "submitit"}]
     assert heavy == []
+
+
+def test_several_tasks_per_slurm_job_need_srun(sweep: Sweeper) -> None:
+    from exca.hydra.launcher import LauncherConfigError
+
+    with pytest.raises(LauncherConfigError, match="slurm_use_srun=true"):
+        sweep(Task(), ["x=1", "hydra.launcher.tasks_per_node=2"], launcher="exca_slurm")

@@ -322,6 +322,13 @@ class SweepRunner:
         self.config = config
         self.settings = Settings.from_params(params, cwd=str(config.hydra.runtime.cwd))
         self.name = "exca_inline" if cluster is None else f"exca_{cluster}"
+        res = self.settings.resources
+        tasks = (res.get("nodes") or 1) * (res.get("tasks_per_node") or 1)
+        if cluster == "slurm" and tasks > 1 and not res.get("slurm_use_srun"):
+            raise LauncherConfigError(
+                f"hydra.launcher: {tasks} tasks per job (nodes x tasks_per_node) need "
+                "hydra.launcher.slurm_use_srun=true (without srun only one task starts)"
+            )
         _SweepConfigMemo.install(hydra_context)
 
     # ---- launch ----
@@ -584,10 +591,9 @@ class SweepRunner:
     def _collect(self, jobs: list[_Job], submitted: list[Job]) -> None:
         for job, sub in zip(jobs, submitted, strict=True):
             try:
-                ret = sub.result()
-                if isinstance(ret, list):  # several tasks per node: submitit gives them all
-                    ret = ret[0]
-                job.ret = ret
+                results = getattr(sub, "results", None)
+                # several tasks (nodes/tasks_per_node): one JobReturn per task, rank 0's first
+                job.ret = results()[0] if results is not None else sub.result()
             except Exception as e:
                 error = JobCrashed(f"job {sub.job_id} did not return: {type(e).__name__}: {e}")
                 error.__cause__ = e
@@ -646,6 +652,8 @@ class SweepRunner:
 
 
 def _record_crash(folder: Path, error: BaseException) -> None:
+    if RESULT in CacheDict(folder):
+        return  # the task completed and was cached (eg: a later task of the job failed)
     try:
         layout.atomic_write_text(folder / ERROR, "".join(traceback.format_exception(error)))
     except OSError:
