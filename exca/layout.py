@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import typing as tp
 import uuid
@@ -23,6 +24,7 @@ UID = "uid.yaml"
 FULL_UID = "full-uid.yaml"
 CONFIG = "config.yaml"
 JOB = "job.pkl"
+LOCK = ".lock"
 DEFAULT_UID = "default"
 
 
@@ -34,6 +36,23 @@ def method_folder_name(module: str, qualname: str, method: str, version: str) ->
 def uid_name(uid: str) -> str:
     """The folder name of a uid (``default`` when all parameters are defaults)."""
     return uid if uid else DEFAULT_UID
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> tp.Iterator[None]:
+    """An exclusive lock on a uid folder, across processes (``flock`` on ``.lock``).
+
+    Held only around short check-then-write sequences, never while computing.
+    """
+    import fcntl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -147,11 +147,16 @@ class TaskInfra(BaseInfra):
         result = self.spec.method(self.obj)
         if self.folder is not None:
             cd = self._cache_dict()
-            if _RESULT in cd:  # computed meanwhile by another process
-                logger.warning("%s: keeping the result already in %s", self._name(), cd.folder)
-            else:
-                with cd.writer() as writer:
-                    writer[_RESULT] = result
+            assert cd.folder is not None
+            # check-then-write under a lock: concurrent computations of the same uid
+            # all end up returning the first stored result
+            with layout.folder_lock(cd.folder):
+                if _RESULT in cd:  # computed meanwhile by another process
+                    logger.warning("%s: keeping the result already in %s", self._name(), cd.folder)
+                    result = cd[_RESULT]
+                else:
+                    with cd.writer() as writer:
+                        writer[_RESULT] = result
         if self.folder is None or self.keep_in_ram:
             self._ram = result
         return result

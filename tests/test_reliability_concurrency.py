@@ -284,20 +284,6 @@ def test_task_infra_8_processes_one_result(tmp_path: Path) -> None:
     assert list(CacheDict(cache_folder).keys()) == ["result"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "TaskInfra has no lock: processes calling the same uncached TaskInfra at the same "
-        "time each run the computation, and TaskInfra._run's check `_RESULT in cd` before "
-        "`writer[_RESULT] = result` is not atomic: processes finishing together each "
-        "append their own 'result' line and each returns its own value (its view holds "
-        "its own line, a known key is not re-read), while every later reader gets the "
-        "latest line. Without the widened window, 8 processes disagree in most runs "
-        "(scripts/soak.py counts it). Fix: an exclusive lock file (O_EXCL / flock) in the "
-        "uid folder around 'check, compute, write', or after writing re-read the "
-        "folder and return the winning line."
-    ),
-)
 def test_task_infra_8_processes_agree_on_a_nondeterministic_result(tmp_path: Path) -> None:
     folder = tmp_path / "cache"
     sync = tmp_path / "sync"
