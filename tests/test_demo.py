@@ -33,6 +33,8 @@ def test_demo_sweep_then_cached(tmp_path: Path, launcher: str) -> None:
         if line.startswith("| model=")
     ]
     assert rows == rows2
+    if launcher != "exca_inline":
+        return  # (local processes are slow to start: the rest is checked in process)
     # one sweep extends the cache: a new l2 value runs one job per model kind
     third = _run_demo(tmp_path, f"hydra/launcher={launcher}", "model.l2=0.1,1.0")
     assert "4 jobs: 2 computed, 2 from the cache" in third
