@@ -618,7 +618,7 @@ def _yaml_dump(data: tp.Any) -> str:
 
     if _DUMPER is None:
 
-        class _Dumper(yaml.SafeDumper):
+        class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
             pass
 
         _Dumper.add_multi_representer(object, _yaml_fallback)
