@@ -185,10 +185,16 @@ class TaskInfra(BaseInfra):
             return None
         try:
             with path.open("rb") as f:
-                return pickle.load(f)
+                job = pickle.load(f)
         except Exception as e:  # a corrupt job file must not hide the cache
             logger.warning("Ignoring unreadable job file %s (%s: %s)", path, type(e).__name__, e)
             return None
+        import submitit
+
+        if not isinstance(job, submitit.Job):  # eg: written by another library
+            logger.warning("Ignoring job file %s: it holds a %s", path, type(job).__name__)
+            return None
+        return job
 
     def job(self) -> tp.Any:
         """The job computing the result: submits it if needed (following ``mode``).
@@ -273,7 +279,10 @@ class TaskInfra(BaseInfra):
             return "not submitted"
         if not job.done():
             return "running"
-        return "failed" if job.exception() is not None else "completed"
+        # a job that succeeded stored its result before ending: done and not cached is a
+        # failure (asking job.exception() would wait for a result file a killed job never
+        # writes)
+        return "failed"
 
     def clear_job(self) -> None:
         """Removes the cached result and the job record: the next call recomputes."""

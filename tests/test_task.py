@@ -322,3 +322,15 @@ def test_one_method_per_infra() -> None:
 def test_unknown_field_rejected() -> None:
     with pytest.raises(pydantic.ValidationError, match="foldr"):
         TutorialTask(infra={"foldr": "/tmp"})
+
+
+def test_foreign_job_file_is_ignored(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import pickle
+
+    task = TutorialTask(param=21, infra={"folder": tmp_path, "cluster": "local"})
+    folder = task.infra.uid_folder(create=True)
+    assert folder is not None
+    (folder / "job.pkl").write_bytes(pickle.dumps({"not": "a job"}))
+    with caplog.at_level(logging.WARNING):
+        assert task.infra.status() == "not submitted"
+    assert "job.pkl" in caplog.text and "dict" in caplog.text
