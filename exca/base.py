@@ -31,6 +31,7 @@ import dataclasses
 import functools
 import logging
 import typing as tp
+import weakref
 from pathlib import Path
 
 import pydantic
@@ -198,6 +199,56 @@ def _install_setattr_guard(owner: type) -> None:
 
     owner.__setattr__ = __setattr__  # type: ignore[method-assign,assignment]
     owner._exca_guarded = True  # type: ignore[attr-defined]
+
+
+# sub-models of frozen objects: id -> (weak reference, uid of the frozen owner)
+_FROZEN_SUBMODELS: dict[int, tuple[weakref.ref[tp.Any], str]] = {}
+
+
+def _forget(key: int, ref: weakref.ref[tp.Any]) -> None:
+    entry = _FROZEN_SUBMODELS.get(key)
+    if entry is not None and entry[0] is ref:
+        del _FROZEN_SUBMODELS[key]
+
+
+def _install_submodel_guard(cls: type) -> None:
+    if cls.__dict__.get("_exca_sub_guarded", False):
+        return
+    previous = cls.__setattr__
+
+    def __setattr__(self: pydantic.BaseModel, name: str, value: tp.Any) -> None:
+        entry = _FROZEN_SUBMODELS.get(id(self))
+        if entry is not None and entry[0]() is self and name in type(self).model_fields:
+            raise FrozenModelError(
+                f"Cannot set {type(self).__name__}.{name}: this sub-config belongs to an object "
+                f"frozen since its uid was computed ({entry[1]}). Use clone_obj on the owner's "
+                "infra to get a modified copy."
+            )
+        previous(self, name, value)  # type: ignore[call-arg]
+
+    cls.__setattr__ = __setattr__  # type: ignore[method-assign,assignment]
+    cls._exca_sub_guarded = True  # type: ignore[attr-defined]
+
+
+def _freeze_submodels(obj: pydantic.BaseModel, uid: str) -> None:
+    """Setting a field of a sub-model of a frozen object raises from now on."""
+    todo: list[tp.Any] = [obj.__dict__[name] for name in type(obj).model_fields]
+    while todo:
+        value = todo.pop()
+        if isinstance(value, BaseInfra):
+            continue
+        if isinstance(value, pydantic.BaseModel):
+            try:
+                ref: weakref.ref[tp.Any] = weakref.ref(value, functools.partial(_forget, id(value)))
+            except TypeError:  # no weak reference possible: left unguarded
+                continue
+            _FROZEN_SUBMODELS[id(value)] = (ref, uid)
+            _install_submodel_guard(type(value))
+            todo.extend(value.__dict__.get(name) for name in type(value).model_fields)
+        elif isinstance(value, list | tuple | set | frozenset):
+            todo.extend(value)
+        elif isinstance(value, dict):
+            todo.extend(value.values())
 
 
 def _infra_fields(owner: type) -> list[str]:
@@ -538,6 +589,7 @@ class BaseInfra(pydantic.BaseModel):
         if uid is None:
             uid = f"{self._method_prefix()}/{layout.uid_name(self._uid_config().to_uid())}"
             self._uid = uid
+            _freeze_submodels(self.obj, uid)
         return uid
 
     def uid_folder(self, create: bool = False) -> Path | None:

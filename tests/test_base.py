@@ -290,6 +290,20 @@ def test_frozen_once_the_uid_is_computed(tmp_path: Path) -> None:
     assert clone.process() == 4
 
 
+def test_sub_models_frozen_with_their_owner(tmp_path: Path) -> None:
+    obj = Nested(sub={"y": 1}, infra={"folder": tmp_path})
+    obj.sub.y = 2  # fine before the uid is computed
+    uid = obj.infra.uid()
+    with pytest.raises(FrozenModelError, match=r"Sub\.y.*sub-config.*frozen"):
+        obj.sub.y = 3
+    assert obj.sub.y == 2 and obj.infra.uid() == uid
+    free = Sub(y=1)
+    free.y = 5  # another instance of the class is not frozen
+    clone = obj.infra.clone_obj({"sub.y": 4})
+    clone.sub.y = 6  # nor is a clone's sub-model
+    assert clone.sub.y == 6
+
+
 # ---------- clone_obj ----------
 
 
