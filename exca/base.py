@@ -224,7 +224,7 @@ def _install_submodel_guard(cls: type) -> None:
                 f"frozen since its uid was computed ({entry[1]}). Use clone_obj on the owner's "
                 "infra to get a modified copy."
             )
-        previous(self, name, value)  # type: ignore[call-arg]
+        previous(self, name, value)  # type: ignore[call-arg,arg-type]
 
     cls.__setattr__ = __setattr__  # type: ignore[method-assign,assignment]
     cls._exca_sub_guarded = True  # type: ignore[attr-defined]
