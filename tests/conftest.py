@@ -10,6 +10,8 @@ import functools
 import os
 import shutil
 import subprocess
+import sys
+import typing as tp
 from pathlib import Path
 
 import pytest
@@ -65,3 +67,14 @@ def slurm_folder(tmp_path: Path) -> Path:
     folder = tmp_path / "slurm"
     folder.mkdir()
     return folder
+
+
+@pytest.fixture(autouse=True)
+def _restore_hydra_version_base() -> tp.Iterator[None]:
+    """Hydra keeps the ``version_base`` of the last ``hydra.main``/``initialize`` call in
+    a process-wide singleton, and it changes defaults (``hydra.job.chdir``...): every test
+    starts from Hydra's unspecified default, whatever ran before it in the worker."""
+    yield
+    module = sys.modules.get("hydra.version")
+    if module is not None:
+        module.VersionBase.instance().version_base = module._UNSPECIFIED_
