@@ -327,13 +327,7 @@ class BaseInfra(pydantic.BaseModel):
     @pydantic.field_validator("version")
     @classmethod
     def _check_version(cls, version: str) -> str:
-        # the version is part of a folder name: it must not move the cache elsewhere
-        if not version or any(c in version for c in "/\\\0") or set(version) == {"."}:
-            raise ValueError(
-                f"version={version!r} cannot be part of a folder name (no '/', '\\', NUL, "
-                "and not only dots)"
-            )
-        return version
+        return layout.check_version(version)
 
     @pydantic.model_validator(mode="after")
     def _check_folder(self) -> tp.Self:
@@ -579,8 +573,8 @@ class BaseInfra(pydantic.BaseModel):
 
     def _method_prefix(self) -> str:
         cls = type(self.obj)
-        return layout.method_folder_name(
-            cls.__module__, cls.__qualname__, self.spec.name, self.version
+        return layout.folder_name(
+            cls.__module__, cls.__qualname__, self.spec.name, version=self.version
         )
 
     def uid(self) -> str:

@@ -24,13 +24,26 @@ UID = "uid.yaml"
 FULL_UID = "full-uid.yaml"
 CONFIG = "config.yaml"
 JOB = "job.pkl"
+ERROR = "error.txt"  # traceback of a failed Hydra launcher job
 LOCK = ".lock"
 DEFAULT_UID = "default"
 
 
-def method_folder_name(module: str, qualname: str, method: str, version: str) -> str:
-    """``<module>.<Class>.<method>,<version>``."""
-    return f"{module}.{qualname}.{method},{version}"
+def check_version(version: str) -> str:
+    """Returns ``version`` if it can be part of a folder name, else raises ValueError
+    (a version must never move a cache outside its folder)."""
+    if not version or any(c in version for c in "/\\\0") or set(version) == {"."}:
+        raise ValueError(
+            f"version={version!r} cannot be part of a folder name (no '/', '\\', NUL, "
+            "and not only dots)"
+        )
+    return version
+
+
+def folder_name(*parts: str, version: str) -> str:
+    """``<part>.<part>...,<version>``: eg ``<module>.<Class>.<method>,<version>`` for an
+    infra's method, ``<module>.<Class>,<version>`` for the launcher's model-targeted jobs."""
+    return f"{'.'.join(parts)},{check_version(version)}"
 
 
 def uid_name(uid: str) -> str:

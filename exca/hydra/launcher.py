@@ -81,7 +81,7 @@ log = logging.getLogger(__name__)
 
 MODES = ("cached", "retry", "force", "read-only")
 RESULT = "result"  # CacheDict key of the task function's return value
-ERROR = "error.txt"  # traceback of a failed job, in its uid folder
+ERROR = layout.ERROR  # traceback of a failed job, in its uid folder
 _CACHE_PARAMS = ("cache_folder", "mode", "version", "exclude_from_uid")
 _RUN_PARAMS = ("logs", "max_jobs")
 _KNOWN_PARAMS = frozenset(_CACHE_PARAMS + _RUN_PARAMS + EXECUTION_FIELDS)
@@ -437,7 +437,9 @@ class SweepRunner:
         if model is not None:
             assert job.model is not None
             uid_cfg = ConfDict.from_model(model, uid=True, exclude_defaults=True)
-            prefix = f"{job.model.__module__}.{job.model.__qualname__},{version}"
+            prefix = layout.folder_name(
+                job.model.__module__, job.model.__qualname__, version=version
+            )
             bound = model
 
             def full_uid() -> ConfDict:
@@ -450,7 +452,7 @@ class SweepRunner:
         else:
             uid_cfg = job.full.copy()
             name = str(cfg.hydra.job.name).replace(os.sep, "_")
-            prefix = f"{name},{version}"
+            prefix = layout.folder_name(name, version=version)
             job.full_uid = lambda: uid_cfg
         for key in exclude:
             uid_cfg.pop(key, None)
