@@ -78,3 +78,21 @@ def _restore_hydra_version_base() -> tp.Iterator[None]:
     module = sys.modules.get("hydra.version")
     if module is not None:
         module.VersionBase.instance().version_base = module._UNSPECIFIED_
+
+
+@pytest.fixture
+def clean_hydra() -> tp.Iterator[None]:
+    """Fresh Hydra state; what a test stored in the ConfigStore is removed afterwards."""
+    from hydra.core.config_store import ConfigStore
+    from hydra.core.global_hydra import GlobalHydra
+
+    store = ConfigStore.instance()
+    before = {k: dict(v) if isinstance(v, dict) else v for k, v in store.repo.items()}
+    GlobalHydra.instance().clear()
+    yield
+    GlobalHydra.instance().clear()
+    for key in list(store.repo):
+        if key not in before:
+            del store.repo[key]
+        elif isinstance(before[key], dict) and key != "hydra":
+            store.repo[key] = before[key]

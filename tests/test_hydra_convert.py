@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import yaml
 from hydra import compose, initialize_config_dir
-from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import ConfigCompositionException
 from hypothesis import given, settings
@@ -27,19 +26,7 @@ from exca.hydra import (
 VECTORS = json.loads((Path(__file__).parent / "data" / "uid-vectors.json").read_text())
 
 
-@pytest.fixture(autouse=True)
-def _clear_hydra() -> tp.Iterator[None]:
-    """Fresh Hydra state; what a test stored in the ConfigStore is removed afterwards."""
-    store = ConfigStore.instance()
-    before = {k: dict(v) if isinstance(v, dict) else v for k, v in store.repo.items()}
-    GlobalHydra.instance().clear()
-    yield
-    GlobalHydra.instance().clear()
-    for key in list(store.repo):
-        if key not in before:
-            del store.repo[key]
-        elif isinstance(before[key], dict) and key != "hydra":
-            store.repo[key] = before[key]
+pytestmark = pytest.mark.usefixtures("clean_hydra")
 
 
 def test_import_exca_does_not_import_the_bridge() -> None:

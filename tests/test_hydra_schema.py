@@ -95,19 +95,7 @@ class Odd(pydantic.BaseModel):
 ALL_MODELS = [WorkDirLike, InfraLike, Sgd, Adam, Net, Train, Odd]
 
 
-@pytest.fixture(autouse=True)
-def _clear_hydra() -> tp.Iterator[None]:
-    """Fresh Hydra state; what a test stored in the ConfigStore is removed afterwards."""
-    store = ConfigStore.instance()
-    before = {k: dict(v) if isinstance(v, dict) else v for k, v in store.repo.items()}
-    GlobalHydra.instance().clear()
-    yield
-    GlobalHydra.instance().clear()
-    for key in list(store.repo):
-        if key not in before:
-            del store.repo[key]
-        elif isinstance(before[key], dict) and key != "hydra":
-            store.repo[key] = before[key]
+pytestmark = pytest.mark.usefixtures("clean_hydra")
 
 
 def _compose(name: str, overrides: tp.Sequence[str] = ()) -> tp.Any:

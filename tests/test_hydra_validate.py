@@ -9,8 +9,6 @@ from pathlib import Path
 import pydantic
 import pytest
 from hydra import compose, initialize
-from hydra.core.config_store import ConfigStore
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 import exca.hydra
@@ -47,19 +45,7 @@ class Train(pydantic.BaseModel):
     optim: Sgd | Adam = pydantic.Field(Sgd(), discriminator="name")
 
 
-@pytest.fixture(autouse=True)
-def _clear_hydra() -> tp.Iterator[None]:
-    """Fresh Hydra state; what a test stored in the ConfigStore is removed afterwards."""
-    store = ConfigStore.instance()
-    before = {k: dict(v) if isinstance(v, dict) else v for k, v in store.repo.items()}
-    GlobalHydra.instance().clear()
-    yield
-    GlobalHydra.instance().clear()
-    for key in list(store.repo):
-        if key not in before:
-            del store.repo[key]
-        elif isinstance(before[key], dict) and key != "hydra":
-            store.repo[key] = before[key]
+pytestmark = pytest.mark.usefixtures("clean_hydra")
 
 
 def _compose(overrides: tp.Sequence[str]) -> tp.Any:
