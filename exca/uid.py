@@ -122,6 +122,11 @@ def is_op_token(key: tp.Any) -> bool:
     return type(key) is str and len(key) > 2 and key[0] == "=" and key[-1] == "="
 
 
+# the only operation token used as a value (the others are keys): any other string
+# value, "=0=" included, is plain data
+_VALUE_OP_TOKENS = frozenset(["=delete="])
+
+
 # # # # # string cleaning # # # # #
 
 _SEPARATORS = str.maketrans({c: "-" for c in "/\\\n\t "})
@@ -289,7 +294,7 @@ def _parts2(value: tp.Any, merge: bool = True) -> tuple[str, str]:
     if cat is None:
         cat = _category(value)
     if cat == _STR:
-        if value[:1] == "=" and is_op_token(value):
+        if value in _VALUE_OP_TOKENS:
             raise UnresolvedConfigError(value)
         s = _clean2(value)
         return (s if len(s) <= _V2_MAX else _cut2(s)), value
@@ -358,7 +363,7 @@ def _parts3(value: tp.Any, merge: bool = True) -> tuple[str, str]:
     if cat is None:
         cat = _category(value)
     if cat == _STR:
-        if value[:1] == "=" and is_op_token(value):
+        if value in _VALUE_OP_TOKENS:
             raise UnresolvedConfigError(value)
         s = _clean3(value)
         return (s if len(s) <= _V3_MAX else _cut3(s)), "str:" + value

@@ -278,3 +278,9 @@ def test_yaml_roundtrip_preserves_uid(data: dict[str, tp.Any]) -> None:
     back = ConfDict.from_yaml(cfg.to_yaml())
     for version in (2, 3):
         assert back.to_uid(version) == cfg.to_uid(version)
+
+
+def test_string_values_in_the_token_format_are_data() -> None:
+    # only "=delete=" is an operation as a value; "=0=" is a plain string
+    assert ConfDict({"name": "=0="}).to_uid(2).startswith("name==0=-")
+    assert ConfDict({"name": "=0="}).to_uid(3) != ConfDict({"name": "=1="}).to_uid(3)
