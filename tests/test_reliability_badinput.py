@@ -41,27 +41,9 @@ import exca
 from exca import ConfDict
 from exca import uid as uidlib
 from exca.cachedict import CacheDict, CacheDictWarning
+from tests.test_reliability_crash import same
 
 # # # # # helpers # # # # #
-
-
-def same(a: tp.Any, b: tp.Any) -> bool:
-    """Deep equality (arrays by value, dtype and shape; tuples stay tuples)."""
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return (
-            isinstance(a, np.ndarray)
-            and isinstance(b, np.ndarray)
-            and a.dtype == b.dtype
-            and a.shape == b.shape
-            and bool(np.array_equal(a, b))
-        )
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(same(a[x], b[x]) for x in a)
-    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
-        return type(a) is type(b) and len(a) == len(b) and all(map(same, a, b))
-    if isinstance(a, float) and isinstance(b, float) and a != a:
-        return b != b  # nan
-    return type(a) is type(b) and bool(a == b)
 
 
 def sample_values() -> dict[str, tuple[str | None, tp.Any]]:

@@ -72,7 +72,7 @@ def deleted_at(k: int) -> int | None:
 
 
 def same(a: tp.Any, b: tp.Any) -> bool:
-    """Deep equality (arrays compared by value, dtype and shape; tuples stay tuples)."""
+    """Deep equality (arrays by value, dtype and shape; tuples stay tuples)."""
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return (
             isinstance(a, np.ndarray)
@@ -85,6 +85,8 @@ def same(a: tp.Any, b: tp.Any) -> bool:
         return a.keys() == b.keys() and all(same(a[x], b[x]) for x in a)
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):
         return type(a) is type(b) and len(a) == len(b) and all(map(same, a, b))
+    if isinstance(a, float) and isinstance(b, float) and a != a:
+        return b != b  # nan
     return type(a) is type(b) and bool(a == b)
 
 
