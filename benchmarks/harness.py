@@ -567,6 +567,7 @@ def _run_scripts(
                         units.update(found_units)
                         for name, value in found.items():
                             metrics[name] = metrics.get(name, 0.0) + value
+                _settle_disk()
                 if not metrics:
                     raise RuntimeError("script recorded no metric (use `with timed(name):`)")
                 for name, value in metrics.items():
@@ -584,6 +585,13 @@ def _run_scripts(
                 row.errors[side] = errors[side]
         rows.append(row)
     return rows
+
+
+def _settle_disk() -> None:
+    """Flushes the files of the sample just removed before the next sample starts, so
+    that one side's write-back and deletions are not billed to the next side."""
+    if hasattr(os, "sync"):
+        os.sync()
 
 
 def _default_env(side: str) -> EnvName:

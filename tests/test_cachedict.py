@@ -176,6 +176,62 @@ def test_explicit_formats_files(tmp_path: Path, cache_type: str, suffix: str) ->
         np.testing.assert_array_equal(fresh[f"k{k}"], np.full(4, k))
 
 
+ARRAYS = {
+    "c": np.arange(12, dtype=np.float32).reshape(3, 4),
+    "fortran": np.asfortranarray(np.arange(12.0).reshape(3, 4)),
+    "strided": np.arange(20, dtype=np.int16)[::3],
+    "scalar": np.array(2.5),
+    "empty": np.zeros((0, 3), dtype=np.int64),
+    "big_endian": np.arange(5, dtype=">i4"),
+    "datetime": np.array(["2024-01-01", "2025-06-30"], dtype="datetime64[D]"),
+    "unicode": np.array(["a", "bé"]),
+    "bool": np.array([True, False]),
+    "complex": np.array([1 + 2j]),
+    "records": np.array([(1, 2.0)], dtype=[("a", "i4"), ("b", "f8")]),
+}
+
+
+@pytest.mark.parametrize("name", list(ARRAYS))
+def test_npy_files_are_standard_and_round_trip(tmp_path: Path, name: str) -> None:
+    value = ARRAYS[name]
+    cache: CacheDict[np.ndarray] = CacheDict(tmp_path, cache_type="NumpyArray")
+    with cache.writer() as w:
+        w["x"] = value
+    (path,) = (tmp_path / "data").rglob("*.npy")
+    for loaded in (np.load(path), CacheDict(tmp_path)["x"]):  # numpy reads our files too
+        assert loaded.dtype == value.dtype and loaded.shape == value.shape
+        np.testing.assert_array_equal(loaded, value)
+        assert loaded.flags.f_contiguous == (name == "fortran" or loaded.ndim < 2 or not loaded.size)
+    loaded = CacheDict(tmp_path)["x"]
+    assert loaded.flags.writeable  # a copy in RAM, like np.load
+    if loaded.size:
+        loaded[...] = loaded  # really writable
+
+
+def test_truncated_npy_and_pickle_files_are_errors(tmp_path: Path) -> None:
+    for cache_type in ["NumpyArray", "Pickle"]:
+        folder = tmp_path / cache_type
+        cache: CacheDict[np.ndarray] = CacheDict(folder, cache_type=cache_type)
+        with cache.writer() as w:
+            w["x"] = np.ones(1000)
+        (path,) = (folder / "data").rglob("*.*")
+        with path.open("r+b") as f:
+            f.truncate(200)
+        with pytest.raises(RuntimeError, match=r"'x'.*truncated"):
+            CacheDict(folder)["x"]
+
+
+def test_pickle_of_large_buffers_is_streamed(tmp_path: Path) -> None:
+    value = {"big": np.arange(600_000, dtype=np.float64), "small": np.ones(3), "s": "x"}
+    cache: CacheDict[tp.Any] = CacheDict(tmp_path, cache_type="Pickle")
+    with cache.writer() as w:
+        w["x"] = value
+    (path,) = (tmp_path / "data").rglob("*.pkl")
+    with path.open("rb") as f:  # a plain pickle file
+        _assert_equal(value, pickle.load(f))
+    _assert_equal(value, CacheDict(tmp_path)["x"])
+
+
 def test_unknown_cache_type(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"Unknown cache_type 'Blah'.*MemmapArray"):
         CacheDict(tmp_path, cache_type="Blah")

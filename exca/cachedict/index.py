@@ -403,9 +403,10 @@ class IndexView:
         n = len(lines)
         # C-level checks and extraction (no Python code per line): every line starts
         # with the standard prefix and ends with "}", then the key is up to '","#t":'
-        if chunk.count(b"}\n") + chunk.endswith(b"}") != n:
+        # the n - 1 newlines are each preceded by "}" and followed by the prefix
+        if not (chunk.startswith(_PREFIX) and chunk.endswith(b"}")):
             return False
-        if chunk.count(b"\n" + _PREFIX) + chunk.startswith(_PREFIX) != n:
+        if chunk.count(b"}\n" + _PREFIX) != n - 1:
             return False
         repeat = itertools.repeat
         ends = list(map(bytes.find, lines, repeat(_KEY_END), repeat(len(_PREFIX))))
@@ -417,7 +418,8 @@ class IndexView:
         t_ends = list(map(bytes.find, lines, repeat(_TYPE_START), t_starts))
         if -1 in t_ends:
             return False
-        if not all(map(bytes.isdigit, map(bytes.__getitem__, lines, map(slice, t_starts, t_ends)))):
+        t_slices = list(map(bytes.__getitem__, lines, map(slice, t_starts, t_ends)))
+        if not all(t_slices) or not b"".join(t_slices).isdigit():  # (none empty, all digits)
             return False
         try:
             if b"\\" in chunk:

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import math
 import typing as tp
 
 import numpy as np
 
-from ..registry import DumpContext, Handler, KeyFileHandler, LoadContext, register
+from ..registry import (
+    DumpContext,
+    Handler,
+    KeyFileHandler,
+    LoadContext,
+    read_file,
+    register,
+    write_new_file,
+)
 
 _DTYPES: dict[str, np.dtype[tp.Any]] = {}
 
@@ -22,6 +31,51 @@ def _dtype(name: str) -> np.dtype[tp.Any]:
 def _needs_npy(arr: np.ndarray[tp.Any, tp.Any]) -> bool:
     """Arrays whose dtype a plain dtype string cannot describe (records, sub-arrays)."""
     return arr.dtype.fields is not None or arr.dtype.subdtype is not None
+
+
+def _raw_data(arr: np.ndarray[tp.Any, tp.Any]) -> tuple[memoryview | bytes, bool]:
+    """The array's bytes (no copy when contiguous) and whether they are in Fortran
+    order (only for arrays that are Fortran- but not C-contiguous, like ``np.save``)."""
+    fortran = arr.ndim > 1 and arr.flags.f_contiguous and not arr.flags.c_contiguous
+    data = arr.T if fortran else np.ascontiguousarray(arr)  # C-contiguous either way
+    try:
+        return memoryview(data).cast("B"), fortran  # type: ignore[arg-type]
+    except (TypeError, ValueError):  # dtypes without buffer support (datetime64...)
+        return data.tobytes(), fortran
+
+
+def _from_buffer(
+    buffer: tp.Any, dtype: np.dtype[tp.Any], shape: list[int], offset: int, fortran: bool
+) -> np.ndarray[tp.Any, tp.Any]:
+    """The array stored at ``offset`` of a buffer (as written from :func:`_raw_data`)."""
+    count = math.prod(shape)
+    if count == 0:
+        return np.empty(shape, dtype=dtype, order="F" if fortran else "C")
+    flat = np.frombuffer(buffer, dtype=dtype, count=count, offset=offset)
+    if fortran:
+        return flat.reshape(shape[::-1]).T
+    return flat.reshape(shape)
+
+
+_NPY_HEADERS: dict[tuple[str, bool, tuple[int, ...]], bytes] = {}
+
+
+def _npy_header(arr: np.ndarray[tp.Any, tp.Any], fortran: bool) -> bytes | None:
+    """The ``.npy`` (version 1.0) header of an array, memoized by dtype/order/shape;
+    None when the array needs another version (then ``np.save`` writes it)."""
+    key = (arr.dtype.str, fortran, arr.shape)
+    header = _NPY_HEADERS.get(key)
+    if header is None:
+        fmt = np.lib.format
+        buffer = io.BytesIO()
+        try:
+            fmt.write_array_header_1_0(buffer, fmt.header_data_from_array_1_0(arr))
+        except ValueError:  # header too large for version 1.0
+            return None
+        header = buffer.getvalue()
+        if len(_NPY_HEADERS) < 4096:
+            _NPY_HEADERS[key] = header
+    return header
 
 
 @register(default_for=np.ndarray)
@@ -45,15 +99,9 @@ class MemmapArray(Handler):
         if _needs_npy(arr):
             return ctx.dump(value, "NumpyArray")
         info: dict[str, tp.Any] = {}
-        if arr.ndim > 1 and arr.flags.f_contiguous and not arr.flags.c_contiguous:
-            data = arr.T  # C-contiguous view of the same memory
+        buffer, fortran = _raw_data(arr)
+        if fortran:
             info["order"] = "F"
-        else:
-            data = np.ascontiguousarray(arr)
-        try:
-            buffer: memoryview | bytes = memoryview(data).cast("B")  # type: ignore[arg-type]
-        except (TypeError, ValueError):  # dtypes without buffer support (datetime64...)
-            buffer = data.tobytes()
         name, offset = ctx.append("arrays.data", buffer, align=cls.ALIGN)
         info.update(filename=name, offset=offset, shape=list(arr.shape), dtype=arr.dtype.str)
         return info
@@ -63,23 +111,22 @@ class MemmapArray(Handler):
         """A read-only array backed by the shared memory mapping."""
         dtype = _dtype(info["dtype"])
         shape = info["shape"]
-        count = math.prod(shape)
-        fortran = info.get("order") == "F"
-        if count == 0:
-            out = np.empty(shape, dtype=dtype, order="F" if fortran else "C")
-            out.flags.writeable = False
-            return out
         offset = info["offset"]
-        mm = ctx.mmap(info["filename"], offset + count * dtype.itemsize)
-        flat = np.frombuffer(mm, dtype=dtype, count=count, offset=offset)
-        if fortran:
-            return flat.reshape(shape[::-1]).T
-        return flat.reshape(shape)
+        end = offset + math.prod(shape) * dtype.itemsize
+        mm = ctx.mmap(info["filename"], end) if end > offset else b""
+        out = _from_buffer(mm, dtype, shape, offset, info.get("order") == "F")
+        out.flags.writeable = False
+        return out
 
 
 @register
 class NumpyArray(KeyFileHandler):
-    """One ``.npy`` file per array, loaded fully in RAM (object arrays are pickled)."""
+    """One ``.npy`` file per array (a standard file: ``np.load`` reads it), loaded
+    fully in RAM as a writable array. Object arrays are pickled.
+
+    The index line also records the data offset, dtype and shape, so reading is
+    one ``read`` of the file (no header parsing); the file size is checked.
+    """
 
     @classmethod
     def dump(cls, ctx: DumpContext, value: tp.Any) -> dict[str, tp.Any]:
@@ -88,11 +135,27 @@ class NumpyArray(KeyFileHandler):
         if arr.dtype.hasobject:
             return ctx.dump(value, "Pickle")
         name, path = ctx.key_file(".npy")
-        with open(path, "wb") as f:
-            np.save(f, arr, allow_pickle=False)
-        return {"filename": name}
+        data, fortran = _raw_data(arr)
+        header = None if _needs_npy(arr) else _npy_header(arr, fortran)
+        if header is None:  # records, huge headers: numpy's own writer
+            with open(path, "xb") as f:
+                np.save(f, arr, allow_pickle=False)
+            return {"filename": name}
+        write_new_file(path, (header, data))
+        info: dict[str, tp.Any] = {"filename": name, "offset": len(header)}
+        info.update(dtype=arr.dtype.str, shape=list(arr.shape))
+        if fortran:
+            info["order"] = "F"
+        return info
 
     @classmethod
     def load(cls, ctx: LoadContext, info: dict[str, tp.Any]) -> np.ndarray[tp.Any, tp.Any]:
-        """Loads the ``.npy`` file."""
-        return np.load(ctx.path(info["filename"]), allow_pickle=False)
+        """Reads the ``.npy`` file."""
+        path = ctx.path(info["filename"])
+        if "dtype" not in info:
+            return np.load(path, allow_pickle=False)
+        dtype = _dtype(info["dtype"])
+        shape = info["shape"]
+        offset = info["offset"]
+        buffer = read_file(path, offset + math.prod(shape) * dtype.itemsize)
+        return _from_buffer(buffer, dtype, shape, offset, info.get("order") == "F")

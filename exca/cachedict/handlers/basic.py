@@ -17,7 +17,9 @@ from ..registry import (
     b64decode,
     b64encode,
     default_handler,
+    read_file,
     register,
+    write_new_file,
 )
 
 MAX_INLINE = 2048
@@ -33,9 +35,29 @@ def _read_bytes(ctx: LoadContext, info: dict[str, tp.Any]) -> bytes:
     return ctx.read(info["filename"], info["offset"], info["length"])
 
 
+_LARGE_BUFFER = 1 << 20
+
+
+def _pickle_in_memory(value: tp.Any) -> bytes | None:
+    """The pickle of a value, or None if it holds large buffers (e.g. big numpy
+    arrays): those are better streamed to the file than copied in memory first."""
+    large = False
+
+    def in_band(buffer: pickle.PickleBuffer) -> bool:
+        nonlocal large
+        if memoryview(buffer).nbytes <= _LARGE_BUFFER:
+            return True
+        large = True
+        return False  # out of band: not copied (this pickle is then discarded)
+
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL, buffer_callback=in_band)
+    return None if large else data
+
+
 @register
 class Pickle(Handler):
-    """One pickle file per value (``data/<writer>/<key>-<hash>-<t>.pkl``).
+    """One pickle file per value (``data/<writer>/<key>-<hash>-<t>.pkl``), its size
+    recorded in the index (a truncated file is reported as such).
 
     Nested in a container (through ``Auto``), a small pickle (<= 512 bytes) is
     inlined in the index instead (base64).
@@ -46,25 +68,25 @@ class Pickle(Handler):
     @classmethod
     def dump(cls, ctx: DumpContext, value: tp.Any) -> dict[str, tp.Any]:
         """Pickles the value into a new file (or inline when nested and small)."""
-        if ctx.nested:
-            data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-            if len(data) <= cls.INLINE_MAX:
-                return {"b64": b64encode(data)}
-            name, path = ctx.key_file(".pkl")
-            with open(path, "wb") as f:
-                f.write(data)
-            return {"filename": name}
+        data = _pickle_in_memory(value)
+        if data is not None and ctx.nested and len(data) <= cls.INLINE_MAX:
+            return {"b64": b64encode(data)}
         name, path = ctx.key_file(".pkl")
-        with open(path, "wb") as f:
+        if data is not None:
+            return {"filename": name, "size": write_new_file(path, (data,))}
+        with open(path, "xb") as f:
             pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
-        return {"filename": name}
+            return {"filename": name, "size": f.tell()}
 
     @classmethod
     def load(cls, ctx: LoadContext, info: dict[str, tp.Any]) -> tp.Any:
         """Unpickles the value."""
         if "b64" in info:
             return pickle.loads(b64decode(info["b64"]))
-        with open(ctx.path(info["filename"]), "rb") as f:
+        path = ctx.path(info["filename"])
+        if "size" in info:
+            return pickle.loads(read_file(path, info["size"]))
+        with open(path, "rb") as f:
             return pickle.load(f)
 
     @classmethod
