@@ -201,7 +201,9 @@ def test_npy_files_are_standard_and_round_trip(tmp_path: Path, name: str) -> Non
     for loaded in (np.load(path), CacheDict(tmp_path)["x"]):  # numpy reads our files too
         assert loaded.dtype == value.dtype and loaded.shape == value.shape
         np.testing.assert_array_equal(loaded, value)
-        assert loaded.flags.f_contiguous == (name == "fortran" or loaded.ndim < 2 or not loaded.size)
+        assert loaded.flags.f_contiguous == (
+            name == "fortran" or loaded.ndim < 2 or not loaded.size
+        )
     loaded = CacheDict(tmp_path)["x"]
     assert loaded.flags.writeable  # a copy in RAM, like np.load
     if loaded.size:

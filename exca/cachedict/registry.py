@@ -448,7 +448,6 @@ class LoadContext:
             delete(self, info)
 
 
-
 def load_info(ctx: LoadContext, info: dict[str, tp.Any]) -> tp.Any:
     """Dispatches the loading of an info dict to its handler."""
     return get_handler(info["#type"]).load(ctx, info)
