@@ -32,6 +32,7 @@ import dataclasses
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -546,7 +547,11 @@ def _run_stage(
 
 
 def _run_scripts(
-    case: Case, runnables: dict[str, Script], envs: dict[str, Env], opts: Options
+    case: Case,
+    runnables: dict[str, Script],
+    envs: dict[str, Env],
+    opts: Options,
+    trash: Path,
 ) -> list[Row]:
     samples: dict[str, dict[str, list[float]]] = {side: {} for side in runnables}
     errors: dict[str, str] = {}
@@ -558,15 +563,14 @@ def _run_scripts(
             script = runnables[side]
             env = envs[script.env or _default_env(side)]
             try:
-                with tempfile.TemporaryDirectory(prefix=f"exca-bench-{side}-") as tmp:
-                    metrics: dict[str, float] = {}
-                    for i, code in enumerate(script.stages):
-                        found, found_units = _run_stage(
-                            env, side, code, i, Path(tmp), script.timeout
-                        )
-                        units.update(found_units)
-                        for name, value in found.items():
-                            metrics[name] = metrics.get(name, 0.0) + value
+                # kept until the end of the run (see run())
+                tmp = Path(tempfile.mkdtemp(prefix=f"{side}-", dir=trash))
+                metrics: dict[str, float] = {}
+                for i, code in enumerate(script.stages):
+                    found, found_units = _run_stage(env, side, code, i, tmp, script.timeout)
+                    units.update(found_units)
+                    for name, value in found.items():
+                        metrics[name] = metrics.get(name, 0.0) + value
                 _settle_disk()
                 if not metrics:
                     raise RuntimeError("script recorded no metric (use `with timed(name):`)")
@@ -588,8 +592,8 @@ def _run_scripts(
 
 
 def _settle_disk() -> None:
-    """Flushes the files of the sample just removed before the next sample starts, so
-    that one side's write-back and deletions are not billed to the next side."""
+    """Flushes the files of the sample just run before the next sample starts, so that
+    one side's write-back is not billed to the next side."""
     if hasattr(os, "sync"):
         os.sync()
 
@@ -616,13 +620,20 @@ def run(
     if needs_ref:
         envs["reference"] = ensure_reference_venv(extra_requirements)
     rows: list[Row] = []
-    for case in selected:
-        runnables = {s: r for s, r in case.sides().items() if s in opts.sides}
-        _log(f"[bench] {case.name} ({', '.join(runnables)})")
-        if all(isinstance(r, Snippet) for r in runnables.values()):
-            rows.extend(_run_snippets(case, tp.cast(dict, runnables), envs, opts))
-        else:
-            rows.extend(_run_scripts(case, tp.cast(dict, runnables), envs, opts))
+    # Script samples write files in folders that are deleted only at the end of the run:
+    # on some disks, deleting thousands of files slows file creation down for seconds
+    # afterwards, which would be billed to whichever sample comes next.
+    trash = Path(tempfile.mkdtemp(prefix="exca-bench-"))
+    try:
+        for case in selected:
+            runnables = {s: r for s, r in case.sides().items() if s in opts.sides}
+            _log(f"[bench] {case.name} ({', '.join(runnables)})")
+            if all(isinstance(r, Snippet) for r in runnables.values()):
+                rows.extend(_run_snippets(case, tp.cast(dict, runnables), envs, opts))
+            else:
+                rows.extend(_run_scripts(case, tp.cast(dict, runnables), envs, opts, trash))
+    finally:
+        shutil.rmtree(trash, ignore_errors=True)
     return rows
 
 

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextvars
-import dataclasses
 import getpass
 import logging
 import os
 import traceback
 import typing as tp
 from pathlib import Path
+
+import pydantic
 
 logger = logging.getLogger(__name__)
 
@@ -137,11 +138,11 @@ class FutureJob:
         return "FAILED" if self._future.exception() is not None else "COMPLETED"
 
 
-@dataclasses.dataclass
-class Resources:
-    """Execution parameters shared by every backend (the infra's execution fields)."""
+class Execution(pydantic.BaseModel):
+    """Where and how jobs run: the execution fields of every infra (declared here only)
+    and of the Hydra launchers' config (which repeats them, as it may import nothing of
+    exca: a test keeps both in step). ``None`` leaves the cluster's default."""
 
-    folder: Path | None = None  # logs / submission folder (submitit backends)
     job_name: str | None = None
     timeout_min: int | None = None
     nodes: int | None = 1
@@ -155,10 +156,22 @@ class Resources:
     slurm_account: str | None = None
     slurm_qos: str | None = None
     slurm_use_srun: bool = False
-    slurm_additional_parameters: dict[str, tp.Any] | None = None
+    slurm_additional_parameters: dict[str, int | str | float | bool] | None = None
     slurm_setup: list[str] | None = None
     conda_env: Path | str | None = None
-    max_workers: int | None = None  # pools / array parallelism
+
+
+EXECUTION_FIELDS = tuple(Execution.model_fields)
+"""The names of the execution fields."""
+
+
+class Resources(Execution):
+    """What a backend is configured with: the execution fields, the folder of job files
+    and logs (submitit backends), and how many calls may run at once (pools, array
+    parallelism)."""
+
+    folder: Path | None = None
+    max_workers: int | None = None
 
 
 def _run_in_job(func: tp.Callable[..., tp.Any], *args: tp.Any, **kwargs: tp.Any) -> tp.Any:

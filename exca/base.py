@@ -37,7 +37,7 @@ from pathlib import Path
 import pydantic
 
 from . import layout
-from .backends import BACKENDS, Resources, default_logs, get_backend
+from .backends import BACKENDS, EXECUTION_FIELDS, Execution, Resources, default_logs, get_backend
 from .confdict import ConfDict
 from .workdir import WorkDir
 
@@ -47,25 +47,6 @@ Mode = tp.Literal["cached", "retry", "force", "read-only"]
 ExcludeSpec = tp.Iterable[str] | tp.Callable[[tp.Any], tp.Iterable[str]] | str
 C = tp.TypeVar("C", bound=tp.Callable[..., tp.Any])
 
-# fields of the infras that say where and how to run, not what is computed
-EXECUTION_FIELDS = (
-    "job_name",
-    "timeout_min",
-    "nodes",
-    "tasks_per_node",
-    "cpus_per_task",
-    "gpus_per_node",
-    "mem_gb",
-    "max_pickle_size_gb",
-    "slurm_constraint",
-    "slurm_partition",
-    "slurm_account",
-    "slurm_qos",
-    "slurm_use_srun",
-    "slurm_additional_parameters",
-    "slurm_setup",
-    "conda_env",
-)
 # private attributes that survive pickling (everything else, e.g. RAM caches and
 # live jobs, is reset to its default)
 _PICKLED_PRIVATE = ("_obj", "_field_name", "_uid", "_uid_cfg")
@@ -277,34 +258,25 @@ def _bound_infra(obj: tp.Any, name: str) -> tp.Any:
     return infra
 
 
-class BaseInfra(pydantic.BaseModel):
-    """Fields and behaviour common to all infras (see :class:`exca.TaskInfra`).
-
-    All fields but ``version`` are excluded from the uid: they say where and how
-    the computation runs, not what it computes.
-    """
-
-    model_config = pydantic.ConfigDict(extra="forbid")
+class _Location(pydantic.BaseModel):
+    """Fields of the infras saying where results and logs go and which cluster runs
+    (declared before the execution fields: they come first in dumps and reprs)."""
 
     folder: Path | str | None = None
     cluster: str | None = None
     logs: Path | str = "{folder}/logs/{user}/%j"
-    job_name: str | None = None
-    timeout_min: int | None = None
-    nodes: int | None = 1
-    tasks_per_node: int | None = 1
-    cpus_per_task: int | None = None
-    gpus_per_node: int | None = None
-    mem_gb: float | None = None
-    max_pickle_size_gb: float | None = None
-    slurm_constraint: str | None = None
-    slurm_partition: str | None = None
-    slurm_account: str | None = None
-    slurm_qos: str | None = None
-    slurm_use_srun: bool = False
-    slurm_additional_parameters: dict[str, int | str | float | bool] | None = None
-    slurm_setup: list[str] | None = None
-    conda_env: Path | str | None = None
+
+
+class BaseInfra(Execution, _Location):
+    """Fields and behaviour common to all infras (see :class:`exca.TaskInfra`).
+
+    All fields but ``version`` are excluded from the uid: they say where and how
+    the computation runs, not what it computes. The execution fields (``job_name``,
+    ``timeout_min``, ``slurm_*``...) are declared by :class:`exca.backends.Execution`.
+    """
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
     workdir: WorkDir | None = None
     version: str = "0"
 
@@ -618,9 +590,11 @@ class BaseInfra(pydantic.BaseModel):
         )
 
     def _resources(self, max_workers: int | None = None) -> Resources:
-        res = Resources(folder=default_logs(self.folder, self.logs), max_workers=max_workers)
-        for name in EXECUTION_FIELDS:
-            setattr(res, name, getattr(self, name))
+        res = Resources(
+            folder=default_logs(self.folder, self.logs),
+            max_workers=max_workers,
+            **{name: getattr(self, name) for name in EXECUTION_FIELDS},
+        )
         if res.job_name is None and self._obj is not None:
             res.job_name = self._name()
         return res

@@ -6,19 +6,24 @@
         uid.yaml        the config the uid is computed from
         full-uid.yaml   the same with default values included
         config.yaml     the full config (re-instantiates the object)
-        job.pkl         the submitted job (TaskInfra), found again by job()/status()
+        job.pkl         the submitted job (TaskInfra, Hydra launcher), found again by
+                        job()/status() and by a sweep launched again while it runs
         *-info.jsonl    CacheDict indexes, and the data files they point to
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import pickle
 import typing as tp
 import uuid
 from pathlib import Path
 
 from .confdict import ConfDict
+
+logger = logging.getLogger(__name__)
 
 UID = "uid.yaml"
 FULL_UID = "full-uid.yaml"
@@ -80,6 +85,31 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def save_job(folder: Path, job: tp.Any) -> None:
+    """Records a submitted (submitit) job in its uid folder."""
+    atomic_write_bytes(folder / JOB, pickle.dumps(job))
+
+
+def load_job(folder: Path) -> tp.Any:
+    """The submitit job recorded in a uid folder, or None (no file; an unreadable or
+    foreign file is ignored with a warning: it must never hide the cache)."""
+    path = folder / JOB
+    if not path.exists():
+        return None
+    try:
+        with path.open("rb") as f:
+            job = pickle.load(f)
+    except Exception as e:
+        logger.warning("Ignoring unreadable job file %s (%s: %s)", path, type(e).__name__, e)
+        return None
+    import submitit
+
+    if not isinstance(job, submitit.Job):  # eg: written by another library
+        logger.warning("Ignoring job file %s: it holds a %s", path, type(job).__name__)
+        return None
+    return job
 
 
 class ConfigMismatchError(RuntimeError):

@@ -6,7 +6,6 @@ import contextlib
 import functools
 import inspect
 import logging
-import pickle
 import typing as tp
 from pathlib import Path
 
@@ -180,21 +179,8 @@ class TaskInfra(BaseInfra):
         return None if folder is None else folder / layout.JOB
 
     def _load_job(self) -> tp.Any:
-        path = self._job_file()
-        if path is None or not path.exists():
-            return None
-        try:
-            with path.open("rb") as f:
-                job = pickle.load(f)
-        except Exception as e:  # a corrupt job file must not hide the cache
-            logger.warning("Ignoring unreadable job file %s (%s: %s)", path, type(e).__name__, e)
-            return None
-        import submitit
-
-        if not isinstance(job, submitit.Job):  # eg: written by another library
-            logger.warning("Ignoring job file %s: it holds a %s", path, type(job).__name__)
-            return None
-        return job
+        folder = self.uid_folder()
+        return None if folder is None else layout.load_job(folder)
 
     def job(self) -> tp.Any:
         """The job computing the result: submits it if needed (following ``mode``).
@@ -259,9 +245,9 @@ class TaskInfra(BaseInfra):
             jobs = backend.submit_many(TaskInfra._run, [(infra,) for infra in infras])
         for infra, job in zip(infras, jobs):
             infra._job = job
-            path = infra._job_file()
-            assert path is not None
-            layout.atomic_write_bytes(path, pickle.dumps(job))
+            folder = infra.uid_folder()
+            assert folder is not None
+            layout.save_job(folder, job)
             logger.info(
                 "%s: submitted job %s on cluster %s (uid folder: %s)",
                 infra._name(),

@@ -535,3 +535,40 @@ def test_several_tasks_per_slurm_job_need_srun(sweep: Sweeper) -> None:
 
     with pytest.raises(LauncherConfigError, match="slurm_use_srun=true"):
         sweep(Task(), ["x=1", "hydra.launcher.tasks_per_node=2"], launcher="exca_slurm")
+
+
+def test_launcher_conf_repeats_the_execution_fields() -> None:
+    # the plugin's config may import nothing of exca: it repeats the execution fields,
+    # declared once in exca.backends.Execution; this keeps the two in step
+    import dataclasses
+
+    from exca.backends import EXECUTION_FIELDS
+    from exca.hydra.launcher import _CACHE_PARAMS, _RUN_PARAMS
+    from hydra_plugins.exca_launcher.exca_launcher import ExcaLauncherConf
+
+    names = [f.name for f in dataclasses.fields(ExcaLauncherConf)]
+    assert names == ["_target_", *_CACHE_PARAMS, *_RUN_PARAMS, *EXECUTION_FIELDS]
+
+
+def test_slurm_additional_parameters_from_the_command_line(tmp_path: Path) -> None:
+    from hydra import compose, initialize_config_dir
+
+    from exca.hydra.launcher import Settings
+
+    override = "+hydra.launcher.slurm_additional_parameters.mail-type=END"
+    with initialize_config_dir(config_dir=str(APPS / "conf"), version_base="1.3"):
+        cfg = compose("plain", ["hydra/launcher=exca_slurm", override], return_hydra_config=True)
+    params = {k: v for k, v in cfg.hydra.launcher.items() if k != "_target_"}
+    settings = Settings.from_params(params, cwd=str(tmp_path))
+    assert settings.resources.slurm_additional_parameters == {"mail-type": "END"}
+
+
+def test_invalid_execution_value_names_the_key(sweep: Sweeper) -> None:
+    from exca.hydra.launcher import LauncherConfigError
+
+    bad = "+hydra.launcher.slurm_additional_parameters.mail=[1,2]"
+    with pytest.raises(
+        LauncherConfigError,
+        match=r"hydra\.launcher\.slurm_additional_parameters=.*mail.*expected dict",
+    ):
+        sweep(Task(), ["x=1", bad], launcher="exca_slurm")

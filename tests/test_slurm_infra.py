@@ -556,3 +556,67 @@ def test_hydra_slurm_launcher_sweep_is_cached(slurm_folder: Path) -> None:
     new_id = second[4]["job_id"]
     assert new_id is not None and new_id not in {r["job_id"] for r in first.values()}
     assert sacct(new_id, {new_id: "COMPLETED"}) == {new_id: "COMPLETED"}
+
+
+GATED_APP = """
+import os
+import time
+from pathlib import Path
+
+import hydra
+
+
+@hydra.main(version_base=None, config_path=".", config_name="config")
+def main(cfg):
+    while not Path(cfg.gate).exists():  # held until the test opens the gate
+        time.sleep(0.2)
+    return {"square": cfg.x * cfg.x, "array_job_id": os.environ.get("SLURM_ARRAY_JOB_ID")}
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_hydra_sweep_launched_again_waits_for_running_jobs(slurm_folder: Path) -> None:
+    app_dir = slurm_folder / "gated"
+    app_dir.mkdir()
+    gate = app_dir / "go"
+    (app_dir / "app.py").write_text(GATED_APP)
+    (app_dir / "config.yaml").write_text(f"x: 0\ngate: {gate}\n")
+    cache = slurm_folder / "cache"
+
+    def start(name: str) -> tuple[subprocess.Popen[bytes], Path]:
+        command = [sys.executable, str(app_dir / "app.py"), "-m", "hydra/launcher=exca_slurm"]
+        command += [f"hydra.launcher.cache_folder={cache}", "hydra.launcher.mem_gb=0.25"]
+        command += [f"hydra.launcher.logs={app_dir / 'logs' / '%j'}", "x=1,2,3"]
+        command += [f"hydra.sweep.dir={app_dir / name}"]
+        log = app_dir / f"{name}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(command, cwd=app_dir, stdout=out, stderr=subprocess.STDOUT)
+        return proc, log
+
+    first, _ = start("first")
+    try:  # the first sweep submits its array, then its launching process dies
+        settled(lambda: len(list(cache.glob("*/*/job.pkl"))), lambda n: n == 3, timeout_s=90)
+    finally:
+        first.kill()
+        first.wait()
+    second, log = start("second")
+    try:
+        plan = "0 to run, 0 cached, 3 still running from an earlier sweep"
+        settled(log.read_text, lambda text: plan in text or second.poll() is not None, 90)
+        assert plan in log.read_text()  # it waits for the 3 jobs...
+        gate.touch()  # ...which can only finish now
+        second.wait(timeout=180)
+    finally:
+        gate.touch()
+        if second.poll() is None:
+            second.kill()
+    assert second.returncode == 0, log.read_text()
+    results = [CacheDict(p.parent)["result"] for p in cache.glob("*/*/uid.yaml")]
+    assert sorted(r["square"] for r in results) == [1, 4, 9]
+    # computed once, by the first sweep's array: the second sweep submitted nothing
+    (array_id,) = {r["array_job_id"] for r in results}
+    assert len(list((app_dir / "logs").rglob("*_submission.sh"))) == 1
+    assert sacct(array_id) == {f"{array_id}_{k}": "COMPLETED" for k in range(3)}

@@ -110,8 +110,8 @@ class CacheDict(tp.Generic[X]):
         self.folder = None if folder is None else Path(folder)
         self.keep_in_ram = keep_in_ram
         self.cache_type = cache_type
-        if cache_type is not None:
-            get_handler(cache_type)  # fail early on an unknown name
+        # the format of every value (checked now: an unknown name fails early)
+        self._handler = None if cache_type is None else get_handler(cache_type)
         self._ram: dict[str, X] = {}
         self._ram_stamp: dict[str, Entry] = {}  # the entry each RAM value comes from
         self._view = IndexView(self.folder) if self.folder is not None else None
@@ -315,7 +315,7 @@ class CacheDict(tp.Generic[X]):
         writer = self._get_writer()
         t = writer.next_t()
         ctx = DumpContext(writer, key, t)
-        handler = resolve_for_top_level(value, self.cache_type)
+        handler = self._handler or resolve_for_top_level(value, None)
         try:
             info = dump_with(ctx, handler, value)
             try:  # "#key", "#t", "#type" first: readers find them without parsing the line
@@ -336,7 +336,7 @@ class CacheDict(tp.Generic[X]):
         with self._lock:
             lineno = self._view.mark_consumed(writer.index_name, start, len(line))
             entry = (writer.index_name, lineno, line[:-1])
-            self._view.apply_entry(key, entry)
+            self._view.apply_entry(key, entry, (t, writer.index_name, lineno))
             if self.keep_in_ram:
                 self._ram[key] = value
                 self._ram_stamp[key] = entry

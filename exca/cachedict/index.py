@@ -75,6 +75,7 @@ class CacheDictWarning(UserWarning):
 _PROCESS: dict[str, tp.Any] = {}
 _ACTIVE_LOCK = threading.Lock()
 _ACTIVE: dict[str, int] = {}  # writer names currently open in this process -> refcount
+_LAST_T: dict[str, int] = {}  # writer name -> its last "#t" (one thread per name)
 
 
 def _process_token(renew: bool = False) -> tuple[str, int, str]:
@@ -166,7 +167,6 @@ class IndexWriter:
         self._index_fd: int | None = None
         self._data_fds: dict[str, int] = {}
         self._data_dir: str | None = None
-        self._last_t = 0
         self._closed = False
         with _ACTIVE_LOCK:
             _ACTIVE[self.name] = _ACTIVE.get(self.name, 0) + 1
@@ -190,9 +190,11 @@ class IndexWriter:
                     del _ACTIVE[self.name]
 
     def next_t(self) -> int:
-        """A strictly increasing timestamp (ns) for the next line."""
-        t = max(time.time_ns(), self._last_t + 1)
-        self._last_t = t
+        """A timestamp (ns) for the next line, strictly increasing over all writers
+        sharing these files (only this thread uses them): it also makes the names of
+        the entries' own files unique."""
+        t = max(time.time_ns(), _LAST_T.get(self.name, 0) + 1)
+        _LAST_T[self.name] = t
         return t
 
     def data_dir(self) -> str:
@@ -493,9 +495,14 @@ class IndexView:
         self._warn(entry[0], entry[1], str(error))
 
     # -- merging (also used for this process's own writes)
-    def apply_entry(self, key: str, entry: Entry) -> bool:
-        """Records an entry line; returns True if it is now the live value of key."""
-        sort = entry_sort(entry)
+    def apply_entry(self, key: str, entry: Entry, sort: SortKey | None = None) -> bool:
+        """Records an entry line (``sort``: its :func:`entry_sort`, when known); returns
+        True if it is now the live value of key."""
+        if self._cleared is None and key not in self.entries and key not in self._dead:
+            self.entries[key] = entry  # a new key (the common case)
+            return True
+        if sort is None:
+            sort = entry_sort(entry)
         if self._cleared is not None and sort < self._cleared:
             return False
         dead = self._dead.get(key)

@@ -26,6 +26,7 @@ heavy packages) make the format the automatic choice for such values.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import mmap
 import os
@@ -198,6 +199,12 @@ def short_hash(text: str, size: int = 6) -> str:
     return hashlib.blake2b(data, digest_size=size).hexdigest()
 
 
+@functools.lru_cache(maxsize=256)
+def _safe_suffix(suffix: str) -> str:
+    safe = safe_name(suffix, 16)
+    return "." + safe.lstrip(".") if suffix.startswith(".") else safe
+
+
 # ---------------------------------------------------------------- whole files
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
@@ -271,20 +278,17 @@ class DumpContext:
         """A new file for this entry: (name relative to the folder, absolute path).
         Paths are plain strings (cheaper than ``pathlib.Path`` on hot paths).
 
-        The name is ``<sanitised key>-<hash>-<write time>{suffix}``: never reused,
-        so a concurrent writer or a later deletion can never touch it.
+        The name is ``<sanitised key>-<write time>{suffix}`` (the write time is unique
+        in the writer's folder), plus a hash of the position for a nested value: never
+        reused, so a concurrent writer or a later deletion can never touch it.
         """
         if self.path:
-            full = "\0".join((self.key, *self.path))
             label = "-".join(safe_name(p, 40) for p in (self.key, *self.path))[:80]
-            stem = f"{label}-{short_hash(full)}-{self.t:x}-{short_hash(repr(self.path), 3)}"
+            stem = f"{label}-{self.t:x}-{short_hash(repr(self.path), 4)}"
         else:
-            stem = f"{safe_name(self.key)}-{short_hash(self.key)}-{self.t:x}"
+            stem = f"{safe_name(self.key)}-{self.t:x}"
         if suffix:
-            safe_suffix = safe_name(suffix, 16)
-            if suffix.startswith("."):
-                safe_suffix = "." + safe_suffix.lstrip(".")
-            stem += safe_suffix
+            stem += _safe_suffix(suffix)
         name = f"{self.writer.data_rel}/{stem}"
         path = f"{self.writer.data_dir()}/{stem}"
         self.created.append(path)

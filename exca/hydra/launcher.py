@@ -42,6 +42,7 @@ import traceback
 import typing as tp
 from pathlib import Path
 
+import pydantic
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
 from hydra.core.utils import (
@@ -57,16 +58,12 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from exca import layout
-from exca.backends import Job, Resources, get_backend
-from exca.base import EXECUTION_FIELDS
+from exca.backends import EXECUTION_FIELDS, Execution, Job, Resources, get_backend
 from exca.cachedict import CacheDict
 from exca.confdict import ConfDict
 
 from .convert import omegaconf_to_dict
 from .errors import did_you_mean
-
-if tp.TYPE_CHECKING:
-    import pydantic
 
 __all__ = [
     "MODES",
@@ -120,7 +117,7 @@ class Settings:
     exclude_from_uid: list[str]
     logs: str
     max_jobs: int | None
-    resources: dict[str, tp.Any]
+    resources: Execution
 
     @classmethod
     def from_params(cls, params: tp.Mapping[str, tp.Any], cwd: str) -> Settings:
@@ -166,8 +163,24 @@ class Settings:
             exclude_from_uid=list(exclude),
             logs=str(plain.get("logs") or ".submitit/%j"),
             max_jobs=None if max_jobs is None else int(max_jobs),
-            resources={k: plain[k] for k in EXECUTION_FIELDS if k in plain},
+            resources=_execution({k: plain[k] for k in EXECUTION_FIELDS if k in plain}),
         )
+
+
+def _execution(values: dict[str, tp.Any]) -> Execution:
+    """The execution fields of ``hydra.launcher``, validated (errors name each key)."""
+    try:
+        return Execution(**values)
+    except pydantic.ValidationError as e:
+        errors: dict[str, list[str]] = {}
+        for err in e.errors():
+            errors.setdefault(str(err["loc"][0]), []).append(err["msg"])
+        problems = []
+        for name, messages in errors.items():
+            annotation = Execution.model_fields[name].annotation
+            detail = messages[0] if len(messages) == 1 else f"expected {annotation}"
+            problems.append(f"hydra.launcher.{name}={values.get(name)!r}: {detail}")
+        raise LauncherConfigError("; ".join(problems)) from None
 
 
 # # # # # the job side # # # # #
@@ -280,7 +293,7 @@ class _Failure:
 
 # # # # # the launcher side # # # # #
 
-Action = tp.Literal["run", "cached", "failed-before", "duplicate"]
+Action = tp.Literal["run", "cached", "running", "failed-before", "duplicate"]
 
 
 @dataclasses.dataclass
@@ -296,6 +309,7 @@ class _Job:
     full: ConfDict | None = None
     action: Action = "run"
     first: int = -1  # for duplicates: index (in the batch) of the job computing the uid
+    live: Job | None = None  # "running": the Slurm job of an earlier sweep computing it
     ret: JobReturn | None = None
 
     @property
@@ -323,8 +337,8 @@ class SweepRunner:
         self.settings = Settings.from_params(params, cwd=str(config.hydra.runtime.cwd))
         self.name = "exca_inline" if cluster is None else f"exca_{cluster}"
         res = self.settings.resources
-        tasks = (res.get("nodes") or 1) * (res.get("tasks_per_node") or 1)
-        if cluster == "slurm" and tasks > 1 and not res.get("slurm_use_srun"):
+        tasks = (res.nodes or 1) * (res.tasks_per_node or 1)
+        if cluster == "slurm" and tasks > 1 and not res.slurm_use_srun:
             raise LauncherConfigError(
                 f"hydra.launcher: {tasks} tasks per job (nodes x tasks_per_node) need "
                 "hydra.launcher.slurm_use_srun=true (without srun only one task starts)"
@@ -474,14 +488,19 @@ class SweepRunner:
                 continue
             first_of[job.folder] = k
             cached = mode != "force" and RESULT in CacheDict(job.folder)
+            job.live = None if cached or mode == "force" else self._live_job(job.folder)
             if cached:
                 job.action = "cached"
+            elif job.live is not None:
+                job.action = "running"
             elif mode == "cached" and (job.folder / ERROR).exists():
                 job.action = "failed-before"
             else:
                 job.action = "run"
             if mode == "read-only" and not cached:
                 why = " (failed before)" if (job.folder / ERROR).exists() else ""
+                if job.live is not None:
+                    why = f" (job {job.live.job_id} of an earlier sweep is computing it)"
                 uncached.append(f"{job.name}: {job.folder}{why}")
                 continue
             try:
@@ -507,6 +526,20 @@ class SweepRunner:
                 + "\n".join(f"  - {p}" for p in problems)
             )
 
+    def _live_job(self, folder: Path) -> Job | None:
+        """The Slurm job of an earlier sweep still computing this uid folder, if any: it
+        is waited for instead of being submitted again."""
+        if self.cluster not in ("slurm", "auto"):
+            return None  # local processes of another sweep: no reliable state to wait on
+        job = layout.load_job(folder)
+        if job is None or type(job).__name__ != "SlurmJob":
+            return None
+        try:
+            return None if job.done() else tp.cast(Job, job)
+        except Exception as e:  # Slurm cannot tell: submit again rather than wait forever
+            log.warning("Cannot get the state of job %s (%s): submitting again", job.job_id, e)
+            return None
+
     def _log_plan(self, jobs: list[_Job]) -> None:
         counts = {a: sum(job.action == a for job in jobs) for a in tp.get_args(Action)}
         to_run = counts["run"]
@@ -516,6 +549,8 @@ class SweepRunner:
                 log.info(f"\t{job.name}")
             return
         text = f"[{self.name}] {to_run} to run, {counts['cached']} cached"
+        if counts["running"]:
+            text += f", {counts['running']} still running from an earlier sweep (waited for)"
         if counts["failed-before"]:
             text += f", {counts['failed-before']} failed before (mode=retry reruns them)"
         if counts["duplicate"]:
@@ -552,6 +587,7 @@ class SweepRunner:
                 submitted = self._submit(runner, to_run)
                 self._serve(served)
             self._collect(to_run, submitted)
+        self._wait_running([job for job in jobs if job.action == "running"])
         self._serve_duplicates(jobs)
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
 
@@ -560,16 +596,20 @@ class SweepRunner:
 
     def _resources(self) -> Resources:
         settings = self.settings
-        res = Resources(folder=Path(settings.logs), max_workers=settings.max_jobs)
-        for name, value in settings.resources.items():
-            setattr(res, name, value)
-        return res
+        return Resources(
+            folder=Path(settings.logs),
+            max_workers=settings.max_jobs,
+            **dict(settings.resources),
+        )
 
     def _submit(self, runner: JobRunner, jobs: list[_Job]) -> list[Job]:
         if not jobs:
             return []
         backend = get_backend(self.cluster, self._resources())
         submitted = backend.submit_many(runner, [self._job_args(job) for job in jobs])
+        for job, sub in zip(jobs, submitted, strict=True):
+            if job.folder is not None:  # a sweep launched again meanwhile waits for it
+                layout.save_job(job.folder, sub)
         ids = ", ".join(str(s.job_id) for s in submitted[:5]) + (", ..." if len(jobs) > 5 else "")
         log.info(
             f"[{self.name}] submitted {len(submitted)} jobs ({ids}); logs in {self.settings.logs}"
@@ -602,6 +642,33 @@ class SweepRunner:
                 if job.folder is not None:
                     _record_crash(job.folder, error)
                 job.ret = self._failed_return(job, error)
+
+    def _wait_running(self, jobs: list[_Job]) -> None:
+        """Waits for the jobs of an earlier sweep, then serves their cached result (or
+        their failure) in this sweep."""
+        if not jobs:
+            return
+        ids = ", ".join(str(job.live.job_id) for job in jobs if job.live is not None)
+        log.info(f"[{self.name}] waiting for {len(jobs)} jobs of an earlier sweep ({ids})")
+        for job in jobs:
+            assert job.folder is not None and job.live is not None
+            try:
+                job.live.result()
+                problem = ""
+            except Exception as e:
+                problem = f"{type(e).__name__}: {e}"
+            if RESULT in CacheDict(job.folder):
+                job.action = "cached"
+            elif (job.folder / ERROR).exists():
+                job.action = "failed-before"
+            else:
+                error = JobCrashed(
+                    f"job {job.live.job_id} (of an earlier sweep) did not return: {problem}"
+                )
+                _record_crash(job.folder, error)
+                job.ret = self._failed_return(job, error)
+                continue
+            self._serve([job])
 
     def _serve(self, jobs: list[_Job]) -> None:
         """Cached jobs and failures recorded before, through Hydra's run_job."""

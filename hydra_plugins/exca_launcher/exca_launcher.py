@@ -71,7 +71,10 @@ class ExcaLauncherConf:
     slurm_account: tp.Optional[str] = None  # noqa: UP045
     slurm_qos: tp.Optional[str] = None  # noqa: UP045
     slurm_use_srun: bool = False
-    slurm_additional_parameters: tp.Optional[tp.Dict[str, tp.Any]] = None  # noqa: UP006,UP045
+    # a dict, not None: OmegaConf 2.3 cannot merge a command-line dict into a None node
+    slurm_additional_parameters: tp.Dict[str, tp.Any] = dataclasses.field(  # noqa: UP006
+        default_factory=dict
+    )
     slurm_setup: tp.Optional[tp.List[str]] = None  # noqa: UP006,UP045
     conda_env: tp.Optional[str] = None  # noqa: UP045
 
