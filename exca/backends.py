@@ -22,6 +22,7 @@ import contextvars
 import getpass
 import logging
 import os
+import subprocess
 import traceback
 import typing as tp
 from pathlib import Path
@@ -181,6 +182,49 @@ def _run_in_job(func: tp.Callable[..., tp.Any], *args: tp.Any, **kwargs: tp.Any)
         return func(*args, **kwargs)
     finally:
         _IN_JOB.reset(token)
+
+
+# Slurm job states in which the job may still run (submitit adds READY: just submitted)
+_ACTIVE_SLURM_STATES = frozenset(
+    {
+        "READY",
+        "PENDING",
+        "RUNNING",
+        "REQUEUED",
+        "REQUEUE_HOLD",
+        "REQUEUE_FED",
+        "COMPLETING",
+        "CONFIGURING",
+        "RESIZING",
+        "SUSPENDED",
+        "SIGNALING",
+        "STAGE_OUT",
+    }
+)
+
+
+def slurm_state(job: tp.Any) -> tp.Literal["active", "ended", "unknown"] | None:
+    """What Slurm says of a submitit job recorded earlier (None if not a Slurm job):
+    ``"active"`` (pending or running), ``"ended"``, or ``"unknown"`` when neither the
+    accounting (``sacct``, through submitit) nor the queue (``squeue``, which knows a job
+    the accounting has not recorded yet) knows it: purged, or from another cluster.
+    Waiting for an unknown job would wait forever."""
+    if type(job).__name__ != "SlurmJob":
+        return None
+    state = str(job.state).upper()
+    if state in _ACTIVE_SLURM_STATES:
+        return "active"
+    if state != "UNKNOWN":
+        return "ended"
+    command = ["squeue", "--noheader", "--format=%T", f"--jobs={job.job_id}"]
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    states = {line.strip().upper() for line in proc.stdout.splitlines() if line.strip()}
+    if states & _ACTIVE_SLURM_STATES:
+        return "active"
+    return "ended" if states else "unknown"
 
 
 class Backend:

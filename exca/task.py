@@ -10,7 +10,7 @@ import typing as tp
 from pathlib import Path
 
 from . import layout
-from .backends import LocalJob, get_backend, in_job
+from .backends import LocalJob, get_backend, in_job, slurm_state
 from .base import BaseInfra, Mode, _bound_infra, _check_exclude, _private
 from .cachedict import CacheDict
 from .submit import SubmitInfra
@@ -180,7 +180,16 @@ class TaskInfra(BaseInfra):
 
     def _load_job(self) -> tp.Any:
         folder = self.uid_folder()
-        return None if folder is None else layout.load_job(folder)
+        job = None if folder is None else layout.load_job(folder)
+        if job is not None and slurm_state(job) == "unknown":
+            logger.warning(
+                "%s: Slurm does not know job %s recorded in %s any more: not waiting for it",
+                self._name(),
+                job.job_id,
+                folder,
+            )
+            return None
+        return job
 
     def job(self) -> tp.Any:
         """The job computing the result: submits it if needed (following ``mode``).

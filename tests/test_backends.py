@@ -129,3 +129,19 @@ def test_default_logs() -> None:
     )
     assert backends.default_logs(None, "{folder}/logs") is None
     assert backends.default_logs(None, "/abs/{user}") == Path(f"/abs/{user}")
+
+
+def test_slurm_state_of_a_recorded_job() -> None:
+    from exca.backends import slurm_state
+
+    class SlurmJob:  # stands for submitit's class (checked by name: no submitit import)
+        job_id = "987654321"
+
+        def __init__(self, state: str) -> None:
+            self.state = state
+
+    assert slurm_state(object()) is None  # not a Slurm job
+    assert slurm_state(SlurmJob("RUNNING")) == slurm_state(SlurmJob("pending")) == "active"
+    assert slurm_state(SlurmJob("COMPLETED")) == slurm_state(SlurmJob("TIMEOUT")) == "ended"
+    # neither sacct nor squeue (when there is one) knows this job: never waited for
+    assert slurm_state(SlurmJob("UNKNOWN")) == "unknown"

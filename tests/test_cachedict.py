@@ -445,6 +445,21 @@ def test_keys_differing_by_sanitised_chars_do_not_collide(tmp_path: Path) -> Non
     assert {key: fresh[key] for key in keys} == {key: k for k, key in enumerate(keys)}
 
 
+def test_two_caches_of_one_thread_never_share_a_file_name(tmp_path: Path) -> None:
+    # both write through the same writer files (same process and thread): the write
+    # times, hence the file names, must stay unique across the two objects
+    first: CacheDict[int] = CacheDict(tmp_path, cache_type="Pickle")
+    second: CacheDict[int] = CacheDict(tmp_path, cache_type="Pickle")
+    with first.writer() as w1, second.writer() as w2:
+        for k in range(200):
+            w1[f"a/{k}"] = k
+            w2[f"a_{k}"] = -k  # sanitised to the same file name prefix
+    names = [p.name for p in (tmp_path / "data").rglob("*.pkl")]
+    assert len(names) == len(set(names)) == 400
+    fresh: CacheDict[int] = CacheDict(tmp_path)
+    assert all(fresh[f"a/{k}"] == k and fresh[f"a_{k}"] == -k for k in range(200))
+
+
 def test_index_filenames_cannot_escape(tmp_path: Path) -> None:
     folder = tmp_path / "cache"
     folder.mkdir()

@@ -620,3 +620,24 @@ def test_hydra_sweep_launched_again_waits_for_running_jobs(slurm_folder: Path) -
     (array_id,) = {r["array_job_id"] for r in results}
     assert len(list((app_dir / "logs").rglob("*_submission.sh"))) == 1
     assert sacct(array_id) == {f"{array_id}_{k}": "COMPLETED" for k in range(3)}
+
+
+def test_job_file_of_a_job_slurm_does_not_know_is_not_waited_for(slurm_folder: Path) -> None:
+    import submitit
+
+    from exca import layout
+    from exca.backends import slurm_state
+
+    def task() -> SlurmTask:
+        return SlurmTask(param=77, infra={"folder": slurm_folder, "cluster": "slurm", **RESOURCES})
+
+    folder = task().infra.uid_folder(create=True)
+    assert folder is not None
+    # eg: a job purged from the accounting long ago, or recorded on another cluster
+    layout.save_job(folder, submitit.SlurmJob(folder=slurm_folder / "old", job_id="987654321"))
+    assert slurm_state(layout.load_job(folder)) == "unknown"
+    fresh = task()
+    assert fresh.infra.status() == "not submitted"  # not "running" forever
+    out = fresh.process()  # submitted again, instead of waiting for a job that never ends
+    assert out["double"] == 154 and out["job_id"] not in (None, "987654321")
+    assert slurm_state(layout.load_job(folder)) == "ended"

@@ -7,7 +7,7 @@ On disk (details in :mod:`exca.cachedict.index`)::
     <folder>/data/<host>-<pid>-<tid>-<token>/        that writer's data files:
         arrays.data                                  MemmapArray arrays, appended
         values.json / texts.txt                      large Json/Auto/String values
-        <key>-<hash>-<t>.npy|.pkl|...                one-file-per-key formats
+        <key>-<t>.npy|.pkl|...                       one-file-per-key formats
 
 - Writing a key writes its data (only ever into the writer's own files, under
   new names), then appends one complete JSON line to the writer's index. A

@@ -58,7 +58,14 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from exca import layout
-from exca.backends import EXECUTION_FIELDS, Execution, Job, Resources, get_backend
+from exca.backends import (
+    EXECUTION_FIELDS,
+    Execution,
+    Job,
+    Resources,
+    get_backend,
+    slurm_state,
+)
 from exca.cachedict import CacheDict
 from exca.confdict import ConfDict
 
@@ -532,13 +539,14 @@ class SweepRunner:
         if self.cluster not in ("slurm", "auto"):
             return None  # local processes of another sweep: no reliable state to wait on
         job = layout.load_job(folder)
-        if job is None or type(job).__name__ != "SlurmJob":
+        if job is None:
             return None
         try:
-            return None if job.done() else tp.cast(Job, job)
+            state = slurm_state(job)
         except Exception as e:  # Slurm cannot tell: submit again rather than wait forever
             log.warning("Cannot get the state of job %s (%s): submitting again", job.job_id, e)
             return None
+        return tp.cast(Job, job) if state == "active" else None
 
     def _log_plan(self, jobs: list[_Job]) -> None:
         counts = {a: sum(job.action == a for job in jobs) for a in tp.get_args(Action)}

@@ -56,7 +56,7 @@ def _pickle_in_memory(value: tp.Any) -> bytes | None:
 
 @register
 class Pickle(Handler):
-    """One pickle file per value (``data/<writer>/<key>-<hash>-<t>.pkl``), its size
+    """One pickle file per value (``data/<writer>/<key>-<t>.pkl``), its size
     recorded in the index (a truncated file is reported as such).
 
     Nested in a container (through ``Auto``), a small pickle (<= 512 bytes) is
