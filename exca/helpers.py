@@ -6,16 +6,22 @@
 - :func:`with_infra`: decorate a plain function so calls go through a TaskInfra.
 - :func:`validate_kwargs`: check keyword arguments against a signature.
 - :class:`DiscriminatedModel`: sub-configs selected by a type key, no boilerplate.
+- :func:`find_slurm_job`: the job (and configuration) behind a Slurm job id.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import re
+import subprocess
 import typing as tp
+from pathlib import Path
 
 import pydantic
 
+from . import layout
+from .confdict import ConfDict
 from .task import TaskInfra
 
 X = tp.TypeVar("X", covariant=True)
@@ -289,3 +295,73 @@ class DiscriminatedModel(pydantic.BaseModel):
             if sub is not None:
                 return super().__new__(sub)
         return super().__new__(cls)
+
+
+def find_slurm_job(*, job_id: str, folder: str | Path | None = None) -> tp.Any:
+    """The submitit job of a Slurm job id, found in a cache folder, or None.
+
+    Every job submitted by a :class:`~exca.TaskInfra` or by the ``exca_slurm`` Hydra
+    launcher is recorded in its uid folder (``job.pkl``); this looks for the one with
+    this ``job_id`` (``"<array id>_<task>"`` for a task of an array) among the uid
+    folders of ``folder``. ``folder=None`` asks ``scontrol`` where the job writes its
+    logs and takes the folder above ``logs/`` (the infras' default ``logs``; Slurm
+    only knows jobs that are running or ended recently).
+
+    The returned ``submitit.SlurmJob`` has ``stdout()``, ``stderr()``, ``result()``,
+    ``done()``, ``state``..., plus ``uid_folder`` (a Path), ``config`` (the full
+    configuration, a :class:`~exca.ConfDict`) and ``uid_config`` (the configuration
+    its uid is computed from). MapInfra jobs are not recorded per uid folder: they
+    are not found.
+    """
+    job_id = str(job_id)
+    if folder is None:
+        folder = _folder_from_scontrol(job_id)
+    root = Path(folder)
+    if not root.is_dir():
+        raise ValueError(f"Cache folder {root} does not exist")
+    needle = job_id.encode()
+    for path in sorted(root.glob(f"*/*/{layout.JOB}")):
+        try:
+            if needle not in path.read_bytes():  # cheap filter before unpickling
+                continue
+        except OSError:
+            continue
+        job = layout.load_job(path.parent)
+        if job is None or str(job.job_id) != job_id:
+            continue
+        job.uid_folder = path.parent
+        job.config = _read_config(path.parent / layout.CONFIG)
+        job.uid_config = _read_config(path.parent / layout.UID)
+        return job
+    return None
+
+
+def _read_config(path: Path) -> ConfDict | None:
+    return ConfDict.from_yaml(path) if path.exists() else None
+
+
+def _folder_from_scontrol(job_id: str) -> Path:
+    try:
+        proc = subprocess.run(
+            ["scontrol", "show", "job", job_id],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise ValueError(f"Cannot ask Slurm about job {job_id} ({e}): pass folder=") from e
+    match = re.search(r"\bStdOut=(\S+)", proc.stdout)
+    if proc.returncode != 0 or match is None:
+        raise ValueError(
+            f"Slurm does not know job {job_id} (any more): pass the cache folder as folder= "
+            f"({(proc.stderr or proc.stdout).strip()})"
+        )
+    stdout = Path(match.group(1))
+    if "logs" not in stdout.parts:
+        raise ValueError(
+            f"The logs of job {job_id} ({stdout}) are not in a 'logs' folder of a cache "
+            "folder (custom infra.logs?): pass the cache folder as folder="
+        )
+    k = len(stdout.parts) - 1 - stdout.parts[::-1].index("logs")
+    return Path(*stdout.parts[:k])

@@ -643,3 +643,27 @@ def test_job_file_of_a_job_slurm_does_not_know_is_not_waited_for(slurm_folder: P
     assert out["double"] == 154 and out["job_id"] not in (None, "987654321")
     state = settled(lambda: slurm_state(layout.load_job(folder)), lambda s: s == "ended")
     assert state == "ended"  # (the accounting trails a moment)
+
+
+def test_find_slurm_job_by_id(slurm_folder: Path) -> None:
+    from exca.helpers import find_slurm_job
+
+    base = SlurmTask(infra={"folder": slurm_folder, "cluster": "slurm", **RESOURCES})
+    with base.infra.job_array() as array:
+        for param in (21, 22):
+            array.append(base.infra.clone_obj(param=param))
+    results = [task.process() for task in array]
+    for task, result in zip(array, results, strict=True):
+        job_id = task.infra.job().job_id
+        assert "_" in job_id  # "<array id>_<task>"
+        for folder in (slurm_folder, None):  # None: found through scontrol's StdOut path
+            found = find_slurm_job(job_id=job_id, folder=folder)
+            assert found is not None and found.job_id == job_id
+            assert found.uid_folder == task.infra.uid_folder()
+            assert found.uid_config == ConfDict({"param": task.param})
+            assert found.config["param"] == task.param
+            assert found.done() and result["array_job_id"] == job_id.split("_")[0]
+            assert "Traceback" not in found.stderr()
+    assert find_slurm_job(job_id="987654321", folder=slurm_folder) is None
+    with pytest.raises(ValueError, match="folder="):
+        find_slurm_job(job_id="987654321")
