@@ -89,6 +89,18 @@ def _find_spec(owner: type, name: str) -> MethodSpec | None:
         found = _SPECS.get((cls, name))
         if found is not None:
             break
+    if found is None:
+        # a class rebuilt by cloudpickle (defined in a script's __main__, unpickled in a
+        # job): __set_name__ did not run, but the decorated method's wrapper knows its spec
+        for cls in owner.__mro__:
+            for value in vars(cls).values():
+                private = getattr(value, "__exca_private__", None)
+                if isinstance(private, dict) and private.get("_field_name") == name:
+                    found = private.get("_spec")
+                    if found is not None:
+                        break
+            if found is not None:
+                break
     _FOUND[key] = found
     return found
 
@@ -350,7 +362,11 @@ class BaseInfra(Execution, _Location):
                 f"This infra already decorates {self._spec.name}; an infra decorates one method"
             )
         self._spec = MethodSpec(method=method, exclude_from_cache_uid=exclude, options=options)
-        return tp.cast(C, functools.wraps(method)(self._wrapper()))
+        wrapper = functools.wraps(method)(self._wrapper())
+        # the spec travels with the wrapper when the owner class is pickled by value
+        # (classes of a script's __main__, sent to a job by cloudpickle): see _find_spec
+        wrapper.__exca_private__ = _private(self)  # type: ignore[attr-defined]
+        return tp.cast(C, wrapper)
 
     def _wrapper(self) -> tp.Callable[..., tp.Any]:
         """The function replacing the decorated method: calls ``_call`` of the infra of

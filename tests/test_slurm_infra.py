@@ -99,6 +99,22 @@ class SlurmMap(pydantic.BaseModel):
             yield {"value": self.coeff * x, **env}
 
 
+class Attempts(pydantic.BaseModel):
+    """Records each attempt (Slurm's restart count); the first one waits to be preempted."""
+
+    marker_dir: str
+    infra: TaskInfra = TaskInfra()
+
+    @infra.apply
+    def process(self) -> list[str]:
+        folder = Path(self.marker_dir)
+        (folder / f"attempt-{os.environ.get('SLURM_RESTART_COUNT', '0')}").touch()
+        attempts = sorted(p.name for p in folder.iterdir())
+        if len(attempts) == 1:
+            time.sleep(240)
+        return attempts
+
+
 # ---------- helpers ----------
 
 
@@ -667,3 +683,24 @@ def test_find_slurm_job_by_id(slurm_folder: Path) -> None:
     assert find_slurm_job(job_id="987654321", folder=slurm_folder) is None
     with pytest.raises(ValueError, match="folder="):
         find_slurm_job(job_id="987654321")
+
+
+def test_preempted_job_is_requeued_and_completes(slurm_folder: Path) -> None:
+    markers = slurm_folder / "markers"
+    markers.mkdir()
+    # timeout_min above 10: submitit tells a preemption from a time limit by the elapsed time
+    resources = {**RESOURCES, "timeout_min": 20}
+    task = Attempts(
+        marker_dir=str(markers), infra={"folder": slurm_folder, "cluster": "slurm", **resources}
+    )
+    job = task.infra.job()
+    settled(lambda: list(markers.iterdir()), bool, timeout_s=60)
+    # what a preempting Slurm sends (submitit's signal); the job requeues itself
+    run("scancel", "--signal=USR2", "--full", job.job_id)
+    state = settled(lambda: squeue_state(job.job_id), lambda s: s.startswith("PENDING"), 60)
+    assert state.startswith("PENDING"), state
+    # (Slurm holds a requeued job for about two minutes: starting it earlier with
+    # `scontrol update starttime=now` raced with the first attempt's cleanup)
+    assert task.process() == ["attempt-0", "attempt-1"]  # same job, second attempt
+    assert task.infra.job().job_id == job.job_id
+    assert task.infra.status() == "completed"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import typing as tp
 from pathlib import Path
 
@@ -334,3 +336,45 @@ def test_foreign_job_file_is_ignored(tmp_path: Path, caplog: pytest.LogCaptureFi
     with caplog.at_level(logging.WARNING):
         assert task.infra.status() == "not submitted"
     assert "job.pkl" in caplog.text and "dict" in caplog.text
+
+
+SCRIPT_MODEL = """
+import os
+import sys
+
+import pydantic
+
+from exca import TaskInfra
+
+
+class Square(pydantic.BaseModel):  # defined in the script: pickled by value into the job
+    x: int
+    infra: TaskInfra = TaskInfra()
+
+    @infra.apply
+    def process(self) -> tuple[int, int]:
+        return self.x * self.x, os.getpid()
+
+
+if __name__ == "__main__":
+    task = Square(x=7, infra={"folder": sys.argv[1], "cluster": sys.argv[2]})
+    value, pid = task.process()
+    print(value, "in another process" if pid != os.getpid() else "in this process")
+"""
+
+
+def test_model_defined_in_a_script_runs_in_a_job(tmp_path: Path) -> None:
+    # submitit pickles a class of the script's __main__ by value: the decorated method is
+    # found again from its wrapper in the job (no __set_name__ runs there)
+    script = tmp_path / "script.py"
+    script.write_text(SCRIPT_MODEL)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "cache"), "local"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == "49 in another process"
