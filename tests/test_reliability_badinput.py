@@ -522,10 +522,38 @@ def test_read_only_mount(small_tmpfs: Path) -> None:
     _check_read_only(folder, values)
 
 
+def _fd_path(fd: int) -> str:
+    """The path of an open file descriptor ("" if unknown)."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return ""
+
+
+@contextlib.contextmanager
+def checked_writes(check: tp.Callable[[int, int], None]) -> tp.Iterator[None]:
+    """Runs ``check(fd, number of bytes)`` before each write of the two system calls
+    exca writes files with (``os.write``, ``os.writev``); it may raise."""
+    real_write, real_writev = os.write, os.writev
+
+    def write(fd: int, data: tp.Any) -> int:
+        check(fd, memoryview(data).nbytes)
+        return real_write(fd, data)
+
+    def writev(fd: int, buffers: tp.Sequence[tp.Any]) -> int:
+        check(fd, sum(memoryview(b).nbytes for b in buffers))
+        return real_writev(fd, buffers)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(os, "write", write)
+        mp.setattr(os, "writev", writev)
+        yield
+
+
 @contextlib.contextmanager
 def failing_writes(folder: Path, error: int) -> tp.Iterator[None]:
     """Simulates a folder where creating or writing files fails with ``error`` (the
-    system calls exca uses: os.open/os.mkdir/open for writing, os.write)."""
+    system calls exca uses: os.open/os.mkdir/open for writing, os.write/os.writev)."""
     root = str(folder.resolve())
 
     def inside(path: tp.Any) -> bool:
@@ -537,7 +565,7 @@ def failing_writes(folder: Path, error: int) -> tp.Iterator[None]:
     def fail(path: tp.Any) -> tp.NoReturn:
         raise OSError(error, os.strerror(error), os.fsdecode(path))
 
-    real_open, real_mkdir, real_io_open, real_write = os.open, os.mkdir, io.open, os.write
+    real_open, real_mkdir, real_io_open = os.open, os.mkdir, io.open
 
     def os_open(path: tp.Any, flags: int, *args: tp.Any, **kwargs: tp.Any) -> int:
         if inside(path) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
@@ -554,21 +582,16 @@ def failing_writes(folder: Path, error: int) -> tp.Iterator[None]:
             fail(file)
         return real_io_open(file, mode, *args, **kwargs)
 
-    def write(fd: int, data: tp.Any) -> int:
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            target = ""
+    def check(fd: int, size: int) -> None:
+        target = _fd_path(fd)
         if target.startswith(root):
             fail(target)
-        return real_write(fd, data)
 
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp, checked_writes(check):
         mp.setattr(os, "open", os_open)
         mp.setattr(os, "mkdir", mkdir)
         mp.setattr(io, "open", io_open)
         mp.setattr(builtins, "open", io_open)
-        mp.setattr(os, "write", write)
         yield
 
 
@@ -626,22 +649,14 @@ def disk_budget(folder: Path, budget: list[int]) -> tp.Iterator[None]:
     """Simulates a disk with ``budget[0]`` bytes left for files of ``folder``: a write
     that does not fit fails with ENOSPC (whole writes only: no short write)."""
     root = str(folder.resolve())
-    real_write = os.write
 
-    def write(fd: int, data: tp.Any) -> int:
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            target = ""
-        if target.startswith(root):
-            size = memoryview(data).nbytes
+    def check(fd: int, size: int) -> None:
+        if _fd_path(fd).startswith(root):
             if size > budget[0]:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             budget[0] -= size
-        return real_write(fd, data)
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(os, "write", write)
+    with checked_writes(check):
         yield
 
 
@@ -681,7 +696,7 @@ def test_disk_full_simulated(tmp_path: Path, seed: int) -> None:
 
 def test_disk_full_in_the_middle_of_an_index_line(tmp_path: Path) -> None:
     cache: CacheDict[tp.Any] = CacheDict(tmp_path / "cache")
-    real_write = os.write
+    real_write, real_writev = os.write, os.writev
     state = {"mode": "ok"}
 
     def write(fd: int, data: tp.Any) -> int:
@@ -692,10 +707,16 @@ def test_disk_full_in_the_middle_of_an_index_line(tmp_path: Path) -> None:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_write(fd, data)
 
+    def writev(fd: int, buffers: tp.Sequence[tp.Any]) -> int:  # (the rest of a line)
+        if state["mode"] == "full":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_writev(fd, buffers)
+
     with cache.writer() as w:
         w["a"] = 1
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(os, "write", write)
+            mp.setattr(os, "writev", writev)
             state["mode"] = "short"
             with pytest.raises(OSError):
                 w["b"] = 2  # inline JSON: only its index line is written

@@ -144,11 +144,21 @@ def remove_writer_files(folder: Path, name: str) -> None:
 
 
 # ---------------------------------------------------------------- writing
-def _write_all(fd: int, data: bytes | memoryview) -> None:
-    view = memoryview(data).cast("B")
-    while view.nbytes:
-        n = os.write(fd, view)
-        view = view[n:]
+def write_all(fd: int, chunks: tp.Sequence[bytes | memoryview]) -> int:
+    """Writes the concatenated chunks (one ``writev`` in the common case, more if the
+    system writes less, e.g. above 2 GB); returns the number of bytes."""
+    views = [memoryview(c).cast("B") for c in chunks]
+    total = sum(v.nbytes for v in views)
+    done = 0
+    while done < total:
+        n = os.writev(fd, views)
+        done += n
+        while views and n >= views[0].nbytes:
+            n -= views[0].nbytes
+            views.pop(0)
+        if n:
+            views[0] = views[0][n:]
+    return total
 
 
 class IndexWriter:
@@ -214,9 +224,7 @@ class IndexWriter:
             self._data_fds[filename] = fd
         end = os.lseek(fd, 0, os.SEEK_END)
         pad = -end % align
-        if pad:
-            os.write(fd, b"\0" * pad)
-        _write_all(fd, data)
+        write_all(fd, (b"\0" * pad, data) if pad else (data,))
         return end + pad
 
     def append_line(self, line: bytes) -> int:
@@ -230,7 +238,7 @@ class IndexWriter:
         try:
             n = os.write(self._index_fd, line)
             if n != len(line):  # extremely unlikely for a small line: finish it
-                _write_all(self._index_fd, memoryview(line)[n:])
+                write_all(self._index_fd, (memoryview(line)[n:],))
         except BaseException:
             # e.g. disk full mid-line: remove the partial line, or the next line of
             # this writer would be glued to it (only this writer appends to this file)

@@ -36,7 +36,7 @@ import typing as tp
 from collections import OrderedDict
 from pathlib import Path
 
-from .index import DATA_DIR, IndexWriter
+from .index import DATA_DIR, IndexWriter, write_all
 
 HANDLERS: dict[str, type[tp.Any]] = {}
 """Registered storage formats, by name."""
@@ -212,22 +212,11 @@ _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 def write_new_file(path: str, chunks: tp.Sequence[bytes | memoryview]) -> int:
     """Creates ``path`` (which must not exist) holding the concatenated chunks, with
     plain system calls (no Python file object); returns the number of bytes."""
-    views = [memoryview(c).cast("B") for c in chunks]
-    total = sum(v.nbytes for v in views)
     fd = os.open(path, _NEW_FILE, 0o666)
     try:
-        done = 0
-        while done < total:  # writev may write less (e.g. more than 2 GB at once)
-            n = os.writev(fd, views)
-            done += n
-            while views and n >= views[0].nbytes:
-                n -= views[0].nbytes
-                views.pop(0)
-            if n:
-                views[0] = views[0][n:]
+        return write_all(fd, chunks)
     finally:
         os.close(fd)
-    return total
 
 
 def read_file(path: str, size: int) -> bytearray:
