@@ -7,6 +7,15 @@ on first attribute access only.
 import typing as tp
 
 from .confdict import ConfDict
+from .confdict import register_converter as _register_converter
+
+# ConfDict <-> OmegaConf DictConfig: the conversions live in the Hydra bridge, which
+# the core never imports; they are imported on first use only (``import exca`` stays cheap)
+_register_converter(
+    "omegaconf",
+    to_dict="exca.hydra.convert:omegaconf_to_dict",
+    from_dict="exca.hydra.convert:to_omegaconf",
+)
 
 __version__ = "0.1.0"
 

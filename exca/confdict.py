@@ -24,7 +24,7 @@ from . import uid as _uid
 if tp.TYPE_CHECKING:
     import pydantic
 
-__all__ = ["ConfDict", "ConfDictOps"]
+__all__ = ["ConfDict", "ConfDictOps", "register_converter"]
 
 UID_VERSION_ENV = "CONFDICT_UID_VERSION"
 _OrderedDict = collections.OrderedDict
@@ -124,6 +124,85 @@ def _is_mapping(value: tp.Any) -> bool:
     return isinstance(value, _abc.Mapping)
 
 
+# # # # # mappings of other config libraries # # # # #
+# The core knows no config library. A layer above registers, for the mapping types
+# of a library, the functions that convert them to plain nested dicts and back, as
+# "module:function" paths imported on first use (``exca/__init__.py`` registers the
+# OmegaConf conversions of ``exca.hydra``, so ``ConfDict(dictconfig)`` imports the
+# bridge only when it receives a DictConfig).
+
+
+class _Converter(tp.NamedTuple):
+    library: str
+    to_dict: str | tp.Callable[..., tp.Any]
+    from_dict: str | tp.Callable[..., tp.Any] | None
+
+    def load(self, which: tp.Literal["to_dict", "from_dict"]) -> tp.Callable[..., tp.Any]:
+        target = getattr(self, which)
+        if target is None:
+            raise TypeError(f"No conversion from ConfDict to {self.library} is registered")
+        if callable(target):
+            return target
+        import importlib
+
+        module, _, name = target.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+_CONVERTERS: dict[str, _Converter] = {}
+
+
+def _root_module(cls: type) -> str:
+    return cls.__module__.partition(".")[0]
+
+
+def _converter(library: str) -> _Converter:
+    try:
+        return _CONVERTERS[library]
+    except KeyError:
+        raise TypeError(
+            f"No conversion between ConfDict and {library!r} is registered "
+            f"(registered: {sorted(_CONVERTERS)}; see exca.confdict.register_converter)"
+        ) from None
+
+
+def register_converter(
+    library: str,
+    to_dict: str | tp.Callable[..., tp.Any],
+    from_dict: str | tp.Callable[..., tp.Any] | None = None,
+) -> None:
+    """Teaches :class:`ConfDict` the mapping types of another config library.
+
+    Parameters
+    ----------
+    library: str
+        top-level module defining the mapping types (``"omegaconf"``): ``ConfDict(obj)``
+        converts any mapping whose type is defined in this module or its submodules.
+    to_dict: str or callable
+        ``f(obj, **options) -> dict`` giving plain nested dicts/lists, or its
+        ``"module:function"`` path, imported on first use (so that registering costs
+        no import).
+    from_dict: str or callable, optional
+        ``f(confdict) -> object`` of the library (or its path), the way back.
+
+    Example
+    -------
+    ``exca`` itself registers OmegaConf, whose conversions live in :mod:`exca.hydra`::
+
+        register_converter(
+            "omegaconf",
+            to_dict="exca.hydra.convert:omegaconf_to_dict",
+            from_dict="exca.hydra.convert:to_omegaconf",
+        )
+    """
+    if not library or "." in library:
+        raise ValueError(f"library must be a top-level module name, got {library!r}")
+    for name, target in (("to_dict", to_dict), ("from_dict", from_dict)):
+        if isinstance(target, str) and not all(target.partition(":")[::2]):
+            raise ValueError(f'{name} must be a "module:function" path, got {target!r}')
+    _CONVERTERS[library] = _Converter(library, to_dict, from_dict)
+
+
 class ConfDict(dict[str, tp.Any]):
     """Dictionary which breaks into sub-dictionaries on ``"."`` as in a config, and merges
     recursively on update. Data can be given through dotted keys, through sub-dicts, or a
@@ -156,11 +235,9 @@ class ConfDict(dict[str, tp.Any]):
             if kwargs:
                 self.update(kwargs)
             return
-        if mapping is not None and cls.__module__.startswith("omegaconf"):
-            # DictConfig: resolve, no enums
-            from exca.hydra.convert import omegaconf_to_dict
-
-            mapping = omegaconf_to_dict(mapping)
+        if mapping is not None and _root_module(cls) in _CONVERTERS:
+            # a mapping of another config library (e.g. an OmegaConf DictConfig)
+            mapping = _CONVERTERS[_root_module(cls)].load("to_dict")(mapping)
         self.update(mapping, **kwargs)
 
     # # # # # construction, merging # # # # #
@@ -479,17 +556,15 @@ class ConfDict(dict[str, tp.Any]):
     def from_omegaconf(cls: type[Self], cfg: tp.Any, resolve: bool = True) -> Self:
         """Creates a ConfDict from an OmegaConf ``DictConfig`` (e.g. a Hydra composed config):
         interpolations resolved (unless ``resolve=False``), ``???`` values rejected, enums
-        replaced by their values (see :func:`exca.hydra.from_omegaconf`)."""
-        from exca.hydra.convert import omegaconf_to_dict
-
-        return cls(omegaconf_to_dict(cfg, resolve=resolve))
+        replaced by their values. Same as :func:`exca.hydra.from_omegaconf`, which does the
+        work (registered with :func:`register_converter`)."""
+        return cls(_converter("omegaconf").load("to_dict")(cfg, resolve=resolve))
 
     def to_omegaconf(self) -> tp.Any:
-        """Returns the config as a nested OmegaConf ``DictConfig`` (see
-        :func:`exca.hydra.to_omegaconf`)."""
-        from exca.hydra.convert import to_omegaconf
-
-        return to_omegaconf(self)
+        """Returns the config as a nested OmegaConf ``DictConfig``. Same as
+        :func:`exca.hydra.to_omegaconf`, which does the work (registered with
+        :func:`register_converter`)."""
+        return _converter("omegaconf").load("from_dict")(self)
 
     @classmethod
     def from_model(
