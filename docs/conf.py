@@ -19,6 +19,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.viewcode",
+    "sphinx_copybutton",
 ]
 
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
@@ -44,9 +45,16 @@ napoleon_custom_sections = [("Usage", "Example")]
 
 nitpicky = False
 
-html_theme = "alabaster"
+# furo: a wide content column; docs/_static/exca.css makes long code lines wrap and
+# wide tables fit the column (tests/test_docs_render.py checks it in a real browser)
+html_theme = "furo"
 html_title = "exca"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["exca.css"]
+# the copy button copies the commands of console blocks, without prompts or output
+copybutton_prompt_text = r"\$ |>>> |\.\.\. "
+copybutton_prompt_is_regexp = True
+copybutton_only_copy_prompt_lines = False
 
 
 # -- API coverage: every public name of the API modules must be documented --------
