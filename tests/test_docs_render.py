@@ -18,6 +18,7 @@ taken from ``$EXCA_DOCS_HTML`` (a finished build). Screenshots go to
 """
 
 import os
+import re
 import subprocess
 import sys
 import typing as tp
@@ -65,6 +66,8 @@ _MEASURE = """() => {
       }
     }
   }
+  out.pre = article.querySelectorAll('div.highlight pre').length;
+  out.copy_buttons = article.querySelectorAll('div.highlight button.copybtn').length;
   return out;
 }"""
 
@@ -112,6 +115,9 @@ def test_tables_and_code_fit_the_column(
     )
     whole = result["page"]
     assert whole["scroll"] <= whole["client"] + 1, f"{name}: the page scrolls sideways"
+    assert result["pre"] == 0 or result["copy_buttons"] >= result["pre"], (
+        f"{name}: {result['pre']} code blocks but {result['copy_buttons']} copy buttons"
+    )
 
 
 @pytest.mark.browser
@@ -133,3 +139,35 @@ def test_the_check_sees_a_clipped_table_and_a_long_code_line(tmp_path: Path) -> 
     kinds = sorted({problem.split(":")[0] for problem in result["problems"]})
     assert kinds == ["pre", "table"], result["problems"]
     assert not any("short" in problem for problem in result["problems"])
+
+
+def broken_tables(text: str) -> list[int]:
+    """Line numbers of table rows that start a table without a header rule: a row after
+    a blank line (or any non-row line) starts a new table, which Markdown renders only if
+    its next line is a rule (``|---|``); otherwise the rows show as a paragraph of pipes
+    (how two tables of the guarantees page were broken)."""
+    lines = text.splitlines()
+    fence = False
+    broken = []
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith(("```", "~~~")):
+            fence = not fence
+        if fence or not line.startswith("|"):
+            continue
+        starts_table = i == 0 or not lines[i - 1].startswith("|")
+        after = lines[i + 1] if i + 1 < len(lines) else ""
+        if starts_table and not re.match(r"^\|\s*:?-{3,}", after):
+            broken.append(i + 1)
+    return broken
+
+
+def test_broken_tables_finds_a_row_cut_off_by_a_blank_line() -> None:
+    table = "| a | b |\n|---|---|\n| 1 | 2 |\n"
+    assert broken_tables(table) == []
+    assert broken_tables(table + "\n| 3 | 4 |\n") == [5]
+    assert broken_tables("```\n| not | a table |\n```\n") == []
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "docs").glob("*.md")), ids=lambda p: p.name)
+def test_no_table_is_broken_by_a_blank_line(path: Path) -> None:
+    assert broken_tables(path.read_text()) == [], f"{path.name}: rows outside a table"
