@@ -47,7 +47,10 @@ def test_spec_example(tmp_path: Path) -> None:
 
 def _index_lines(folder: Path) -> list[str]:
     return [
-        line for f in sorted(folder.glob("*-info.jsonl")) for line in f.read_text().splitlines()
+        line
+        for f in sorted(folder.glob("*-info.jsonl"))
+        for line in f.read_text().splitlines()
+        if line  # the empty first line of each index file
     ]
 
 
@@ -487,9 +490,9 @@ def _write_keys(folder: Path, n: int) -> Path:
 def test_garbled_and_truncated_lines(tmp_path: Path) -> None:
     index = _write_keys(tmp_path, 6)
     lines = index.read_bytes().split(b"\n")
-    assert lines[-1] == b""
-    lines[2] = lines[2][: len(lines[2]) // 2]  # garbled line 3 (k2)
-    lines[4] = b"[1, 2]"  # valid json, not an entry (k4)
+    assert lines[0] == lines[-1] == b""  # empty first line (see LINE_LEAD), last newline
+    lines[3] = lines[3][: len(lines[3]) // 2]  # garbled line 4 (k2)
+    lines[5] = b"[1, 2]"  # valid json, not an entry (k4)
     lines[-1] = b'{"#type":"Json","content":1,"#ke'  # partial last line: being written
     index.write_bytes(b"\n".join(lines))
     with warnings.catch_warnings(record=True) as caught:
@@ -502,8 +505,8 @@ def test_garbled_and_truncated_lines(tmp_path: Path) -> None:
         list(cache.keys())  # no new warning on refresh
     messages = [str(w.message) for w in caught if issubclass(w.category, CacheDictWarning)]
     assert len(messages) == 2, messages
-    assert f"line 3 of CacheDict index {index}" in messages[0]
-    assert f"line 5 of CacheDict index {index}" in messages[1]
+    assert f"line 4 of CacheDict index {index}" in messages[0]
+    assert f"line 6 of CacheDict index {index}" in messages[1]
     # the partial line completes later: it becomes visible, no warning
     with index.open("ab") as f:
         f.write(b'y":"late","#t":1}\n')
@@ -517,11 +520,11 @@ def test_garbled_line_with_valid_prefix(tmp_path: Path) -> None:
     # then dropped with a warning naming the file and line when its value is loaded
     index = _write_keys(tmp_path, 3)
     lines = index.read_bytes().split(b"\n")
-    lines[1] = b'{"#key":"k1","#t":12,"#type":"Json","content":{"a":}'
+    lines[2] = b' {"#key":"k1","#t":12,"#type":"Json","content":{"a":}'  # after the header
     index.write_bytes(b"\n".join(lines))
     cache: CacheDict[tp.Any] = CacheDict(tmp_path)
     assert cache["k0"] == {"v": 0}
-    warns = pytest.warns(CacheDictWarning, match=f"line 2 of CacheDict index {index}")
+    warns = pytest.warns(CacheDictWarning, match=f"line 3 of CacheDict index {index}")
     with warns, pytest.raises(KeyError):
         cache["k1"]
     assert set(cache.keys()) == {"k0", "k2"}
@@ -535,7 +538,7 @@ def test_entry_with_missing_data_is_an_error_naming_the_file(tmp_path: Path) -> 
     for path in (tmp_path / "data").rglob("*.pkl"):
         path.unlink()
     (index,) = tmp_path.glob("*-info.jsonl")
-    with pytest.raises(RuntimeError, match=rf"'a'.*{index.name}:1"):
+    with pytest.raises(RuntimeError, match=rf"'a'.*{index.name}:2"):
         CacheDict(tmp_path)["a"]
 
 
@@ -583,7 +586,7 @@ def test_reader_sees_new_keys_and_reads_only_tails(tmp_path: Path) -> None:
     view = reader._view
     assert view is not None
     ((name, state),) = view._files.items()
-    assert state.lines == 2 and state.consumed == (tmp_path / name).stat().st_size
+    assert state.lines == 3 and state.consumed == (tmp_path / name).stat().st_size  # header + 2
 
 
 # ---------------------------------------------------------------- formats registry

@@ -162,7 +162,7 @@ def test_fuzzed_index_lines(tmp_path: Path, seed: int) -> None:
     folder = tmp_path / "cache"
     values = write_samples(folder)
     (index,) = folder.glob("*-info.jsonl")
-    lines = index.read_bytes().split(b"\n")[:-1]
+    lines = [line for line in index.read_bytes().split(b"\n")[:-1] if line]  # no header
     damaged: set[str] = set()
     out: list[bytes] = []
     for line in lines:
@@ -246,6 +246,8 @@ def _data_file_owners(folder: Path) -> dict[str, set[str]]:
 
     for index in folder.glob("*-info.jsonl"):
         for line in index.read_text().splitlines():
+            if not line:  # the empty first line
+                continue
             item = json.loads(line)
             walk(item["#key"], item)
     return owners

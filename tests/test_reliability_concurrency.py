@@ -134,6 +134,8 @@ def _index_lines(folder: Path) -> dict[str, int]:
     counts: dict[str, int] = {}
     for index in folder.glob("*-info.jsonl"):
         for line in index.read_bytes().splitlines():
+            if not line:  # the empty first line
+                continue
             key = json.loads(line)["#key"]
             counts[key] = counts.get(key, 0) + 1
     return counts

@@ -25,7 +25,9 @@ On disk (details in :mod:`exca.cachedict.index`)::
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import shutil
 import threading
 import typing as tp
 import warnings
@@ -34,6 +36,7 @@ from pathlib import Path
 import orjson
 
 from . import handlers as _handlers  # noqa: F401  (registers the built-in formats)
+from . import legacy
 from .index import (
     CLEARED,
     DATA_DIR,
@@ -54,8 +57,12 @@ from .registry import (
     MmapCache,
     dump_with,
     get_handler,
+    register,
     resolve_for_top_level,
 )
+
+register(legacy.Exca060, name=legacy.FORMAT)  # values written by exca 0.6.0 (read only)
+logger = logging.getLogger(__name__)
 
 X = tp.TypeVar("X")
 
@@ -232,6 +239,9 @@ class CacheDict(tp.Generic[X]):
             raise KeyError(key) from error
         except Exception as error:
             # deleted, cleared or rewritten meanwhile by another process?
+            if legacy.is_legacy_line(entry[2]):
+                with self._lock:  # exca 0.6.0 deletes by blanking lines in place
+                    view.reset()
             self._refresh(force=True)
             new = view.entries.get(key)
             if new is None:
@@ -332,9 +342,9 @@ class CacheDict(tp.Generic[X]):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)
             raise
-        start = writer.append_line(line)
+        start, length, nlines = writer.append_line(line)
         with self._lock:
-            lineno = self._view.mark_consumed(writer.index_name, start, len(line))
+            lineno = self._view.mark_consumed(writer.index_name, start, length, lines=nlines)
             entry = (writer.index_name, lineno, line[:-1])
             self._view.apply_entry(key, entry, (t, writer.index_name, lineno))
             if self.keep_in_ram:
@@ -357,9 +367,9 @@ class CacheDict(tp.Generic[X]):
         line = orjson.dumps(
             {"#key": key, "#t": t, "#type": DELETED}, option=orjson.OPT_APPEND_NEWLINE
         )
-        start = writer.append_line(line)
+        start, length, nlines = writer.append_line(line)
         with self._lock:
-            lineno = self._view.mark_consumed(writer.index_name, start, len(line))
+            lineno = self._view.mark_consumed(writer.index_name, start, length, lines=nlines)
             self._view.apply_delete(key, (t, writer.index_name, lineno))
             self._ram.pop(key, None)
             self._ram_stamp.pop(key, None)
@@ -370,6 +380,10 @@ class CacheDict(tp.Generic[X]):
         ctx = LoadContext(self.folder, key, self._maps)
         try:
             ctx.delete(entry_info(entry))
+        except GarbledLineError as e:  # its files are unknown: nothing to delete
+            assert self._view is not None
+            with self._lock:
+                self._view.drop_garbled(key, entry, e)
         except Exception as e:  # the key is deleted anyway; only disk space is at stake
             warnings.warn(
                 f"Could not delete the files of key {key!r} in {self.folder}: {e!r}", stacklevel=3
@@ -393,20 +407,27 @@ class CacheDict(tp.Generic[X]):
             return
         self._refresh(force=True)
         entries = dict(view.entries)
+        legacy_files = legacy.legacy_files(self.folder, view.legacy_file_names)
         with self.write():
             writer = self._get_writer()
             t = writer.next_t()
             line = orjson.dumps(
                 {"#key": None, "#t": t, "#type": CLEARED}, option=orjson.OPT_APPEND_NEWLINE
             )
-            start = writer.append_line(line)
+            start, length, nlines = writer.append_line(line)
             own = writer.index_name
             with self._lock:
-                lineno = view.mark_consumed(own, start, len(line))
+                lineno = view.mark_consumed(own, start, length, lines=nlines)
                 view.apply_clear((t, own, lineno))
         for key, entry in entries.items():
             self._delete_files(key, entry)
         self._maps.clear()
+        for path in legacy_files:  # asked for: exca 0.6.0's files go too (logged)
+            logger.warning("clear(): removing %s (written by exca 0.6.0)", path)
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
         # garbage-collect the files of finished writers
         names = [p.name[: -len(INFO_SUFFIX)] for p in self.folder.glob(f"*{INFO_SUFFIX}")]
         finished = {n for n in names if writer_is_finished(n)}

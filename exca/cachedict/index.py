@@ -59,12 +59,22 @@ from pathlib import Path
 
 import orjson
 
+from . import legacy
+
 INFO_SUFFIX = "-info.jsonl"
 DATA_DIR = "data"
 DELETED = "#deleted"
 CLEARED = "#cleared"
 
 SortKey = tuple[int, str, int]  # (#t, index file name, line number)
+
+# exca 0.6.0 reads every *-info.jsonl file of a folder and skips lines starting with
+# a space, and deletes an index file whose first line starts with a space when none
+# of its keys is live: each line is written after a space, each file starts with an
+# empty line. 0.6.0 then ignores this package's entries (instead of failing on them)
+# and never deletes its files; this package reads both.
+LINE_LEAD = b" "
+FILE_HEADER = b"\n"
 
 
 class CacheDictWarning(UserWarning):
@@ -227,14 +237,16 @@ class IndexWriter:
         write_all(fd, (b"\0" * pad, data) if pad else (data,))
         return end + pad
 
-    def append_line(self, line: bytes) -> int:
-        """Appends one complete line (with its ``\\n``) in a single write; returns
-        the offset where it starts."""
+    def append_line(self, line: bytes) -> tuple[int, int, int]:
+        """Appends one complete line (with its ``\\n``) in a single write, in the form
+        exca 0.6.0 skips (see :data:`LINE_LEAD`); returns (offset where the write starts,
+        bytes written, lines written: 2 when the file header came first)."""
         if self._index_fd is None:
             self.folder.mkdir(parents=True, exist_ok=True)
             path = self.folder / self.index_name
             self._index_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
         start = os.lseek(self._index_fd, 0, os.SEEK_END)
+        line = (FILE_HEADER + LINE_LEAD if start == 0 else LINE_LEAD) + line
         try:
             n = os.write(self._index_fd, line)
             if n != len(line):  # extremely unlikely for a small line: finish it
@@ -247,7 +259,7 @@ class IndexWriter:
             except OSError:
                 pass
             raise
-        return start
+        return start, len(line), 2 if start == 0 else 1
 
 
 # ---------------------------------------------------------------- reading
@@ -262,12 +274,14 @@ Lines are stored in the standard key order (``#key``, ``#t``, ``#type``, params)
 and parsed only when needed (:func:`entry_info`)."""
 
 _OWN_LINE = 1 << 62  # line number of entries written by this object (not re-read yet)
+# An entry's line is kept as read: this package's lines start with '{"#key":' (or
+# ' {"#key":'), exca 0.6.0's lines (see exca.cachedict.legacy) with anything else.
 # lines written by CacheDict start with "#key", "#t", "#type" (in this order). Inside a
 # JSON string every '"' is escaped, so the first '","#t":' ends the key.
 _PREFIX = b'{"#key":"'
 _KEY_END = b'","#t":'
 _TYPE_START = b',"#type":"'
-_FAST_KEY = re.compile(rb'\{"#key":"((?:[^"\\]|\\.)*)","#t":\d+,"#type":"')
+_FAST_KEY = re.compile(rb' ?\{"#key":"((?:[^"\\]|\\.)*)","#t":\d+,"#type":"')
 _SPECIAL = b'"#type":"#'  # tombstones and clear markers
 
 
@@ -279,12 +293,16 @@ def entry_info(entry: Entry) -> dict[str, tp.Any]:
         raise GarbledLineError(f"invalid JSON ({e})") from e
     if not isinstance(info, dict) or not isinstance(info.get("#type"), str):
         raise GarbledLineError("not an entry")
+    if legacy.is_legacy_line(entry[2]):
+        return legacy.legacy_info(info)
     return info
 
 
 def entry_t(entry: Entry) -> int:
     """The ``#t`` of an entry (read from its standard line prefix)."""
     line = entry[2]
+    if legacy.is_legacy_line(line):
+        return 0  # exca 0.6.0's lines have no write time: before every line of ours
     start = line.index(b'","#t":') + 7
     return int(line[start : line.index(b",", start)])
 
@@ -317,6 +335,7 @@ class _FileState:
     consumed: int = 0  # bytes fully parsed (ends right after a newline)
     lines: int = 0  # complete lines consumed
     inode: tuple[int, int] | None = None  # (device, inode): a replaced file is re-read
+    legacy: bool = False  # holds exca 0.6.0 lines (0.6.0 deletes by blanking lines in place)
 
 
 class IndexView:
@@ -378,6 +397,10 @@ class IndexView:
             state.inode = inode
             if st.st_size == state.size and st.st_mtime_ns == state.mtime:
                 continue
+            if state.legacy and state.size >= 0:
+                # 0.6.0 blanks deleted lines in place, before the consumed offset
+                self.reset()
+                return self.refresh() or True
             state.size, state.mtime = st.st_size, st.st_mtime_ns
             if st.st_size > state.consumed:
                 changed |= self._read_tail(name, state)
@@ -394,14 +417,20 @@ class IndexView:
         end = data.rfind(b"\n")
         if end < 0:
             return False  # only a partial line so far
-        chunk = data[:end]
         first = state.lines + 1
         state.consumed += end + 1
+        state.lines += data.count(b"\n", 0, end + 1)
+        skip = 0
+        while data.startswith(FILE_HEADER, skip) and skip < end:  # empty lines: the header
+            skip += 1
+            first += 1
+        if skip == end:
+            return True
+        chunk = data[skip:end]
         lines = chunk.split(b"\n")
-        state.lines += len(lines)
         if not self._read_fast(name, first, chunk, lines):
             for k, line in enumerate(lines):
-                self._read_line(name, first + k, line)
+                self._read_line(name, first + k, line, state)
         return True
 
     def _read_fast(self, name: str, first: int, chunk: bytes, lines: list[bytes]) -> bool:
@@ -412,17 +441,19 @@ class IndexView:
             return False
         n = len(lines)
         # C-level checks and extraction (no Python code per line): every line starts
-        # with the standard prefix and ends with "}", then the key is up to '","#t":'
-        # the n - 1 newlines are each preceded by "}" and followed by the prefix
-        if not (chunk.startswith(_PREFIX) and chunk.endswith(b"}")):
+        # with the standard prefix (after one space in the lines written since 0.6.0
+        # compatibility, none in older ones) and ends with "}", then the key is up to
+        # '","#t":'; the n - 1 newlines are each preceded by "}" and followed by the prefix
+        prefix = LINE_LEAD + _PREFIX if chunk.startswith(LINE_LEAD) else _PREFIX
+        if not (chunk.startswith(prefix) and chunk.endswith(b"}")):
             return False
-        if chunk.count(b"}\n" + _PREFIX) != n - 1:
+        if chunk.count(b"}\n" + prefix) != n - 1:
             return False
         repeat = itertools.repeat
-        ends = list(map(bytes.find, lines, repeat(_KEY_END), repeat(len(_PREFIX))))
+        ends = list(map(bytes.find, lines, repeat(_KEY_END), repeat(len(prefix))))
         if -1 in ends:
             return False
-        raw_keys = list(map(bytes.__getitem__, lines, map(slice, repeat(len(_PREFIX)), ends)))
+        raw_keys = list(map(bytes.__getitem__, lines, map(slice, repeat(len(prefix)), ends)))
         # then '#t' must be digits followed by ',"#type":"' (else: parsed line by line)
         t_starts = list(map(operator.add, ends, repeat(len(_KEY_END))))
         t_ends = list(map(bytes.find, lines, repeat(_TYPE_START), t_starts))
@@ -446,7 +477,9 @@ class IndexView:
         self.entries.update(new)
         return True
 
-    def _read_line(self, name: str, lineno: int, line: bytes) -> None:
+    def _read_line(self, name: str, lineno: int, line: bytes, state: _FileState) -> None:
+        if not line.strip() or (line.startswith(b" ") and line[1:2] != b"{"):
+            return  # empty, or deleted by exca 0.6.0 (blanked, starting with a space)
         match = _FAST_KEY.match(line)
         if match is not None and line.endswith(b"}") and _SPECIAL not in line:
             try:
@@ -456,10 +489,22 @@ class IndexView:
                 return
             self.apply_entry(key, (name, lineno, line))
             return
+        if legacy.is_legacy_line(line):
+            key = legacy.legacy_key(line)  # exca 0.6.0's layout: "#key" last, no "#t"
+            if key is not None:
+                state.legacy = True
+                self.apply_entry(key, (name, lineno, line))
+                return
         try:
             item = orjson.loads(line)
         except orjson.JSONDecodeError as e:
             self._warn(name, lineno, f"invalid JSON ({e})")
+            return
+        if isinstance(item, dict) and legacy.is_legacy_item(item):
+            state.legacy = True
+            params = {k: v for k, v in item.items() if k != "#key"}  # "#key" last, as 0.6.0
+            line = orjson.dumps({**params, "#key": item["#key"]})
+            self.apply_entry(item["#key"], (name, lineno, line))
             return
         self._apply(name, lineno, item)
 
@@ -543,7 +588,9 @@ class IndexView:
         self.entries = {k: e for k, e in self.entries.items() if entry_sort(e) > sort}
         self._dead = {k: s for k, s in self._dead.items() if s > sort}
 
-    def mark_consumed(self, name: str, start: int, length: int, mtime: int | None = None) -> int:
+    def mark_consumed(
+        self, name: str, start: int, length: int, mtime: int | None = None, lines: int = 1
+    ) -> int:
         """Called after this process appended ``length`` bytes at ``start`` of index
         ``name``: if nothing else was appended in between, advance the consumed offset
         (no need to re-read our own line). Returns the line number, or a large
@@ -554,10 +601,15 @@ class IndexView:
         if state.consumed != start or state.size != start:
             return _OWN_LINE
         state.consumed = state.size = start + length
-        state.lines += 1
+        state.lines += lines
         return state.lines
 
     @property
     def file_names(self) -> list[str]:
         """Index file names known to this view."""
         return list(self._files)
+
+    @property
+    def legacy_file_names(self) -> list[str]:
+        """Index files holding lines written by exca 0.6.0."""
+        return [name for name, state in self._files.items() if state.legacy]
