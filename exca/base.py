@@ -569,7 +569,9 @@ class BaseInfra(Execution, _Location):
         """``<module>.<Class>.<method>,<version>/<cache uid>``; the object is frozen from then on."""
         uid = self._uid
         if uid is None:
-            uid = f"{self._method_prefix()}/{layout.uid_name(self._uid_config().to_uid())}"
+            prefix = self._method_prefix()
+            where = None if self.folder is None else Path(self.folder) / prefix
+            uid = f"{prefix}/{layout.find_uid_name(where, self._uid_config())}"  # either version
             self._uid = uid
             _freeze_submodels(self.obj, uid)
         return uid

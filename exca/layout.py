@@ -9,11 +9,17 @@
         job.pkl         the submitted job (TaskInfra, Hydra launcher), found again by
                         job()/status() and by a sweep launched again while it runs
         *-info.jsonl    CacheDict indexes, and the data files they point to
+
+Folders written by exca 0.6.0 have the same layout (readers of their formats:
+:mod:`exca.cachedict.legacy` for the CacheDict, :func:`legacy_task_result` for a
+TaskInfra result kept in ``job.pkl``). Their uid folder name may come from the other
+uid version: :func:`find_uid_name` looks under both names.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import pickle
@@ -21,6 +27,7 @@ import typing as tp
 import uuid
 from pathlib import Path
 
+from . import uid as _uid
 from .confdict import ConfDict
 
 logger = logging.getLogger(__name__)
@@ -54,6 +61,50 @@ def folder_name(*parts: str, version: str) -> str:
 def uid_name(uid: str) -> str:
     """The folder name of a uid (``default`` when all parameters are defaults)."""
     return uid if uid else DEFAULT_UID
+
+
+def find_uid_name(method_folder: Path | None, cfg: ConfDict) -> str:
+    """The uid folder name of ``cfg`` in ``method_folder``, under either uid version.
+
+    The rule: the name given by the uid version in use (``ConfDict.UID_VERSION``: 2 by
+    default, or the ``CONFDICT_UID_VERSION`` environment variable) if that folder
+    exists or no other does; else the name given by another supported version (exca
+    0.6.0 uses version 3 by default) if that folder exists and its ``uid.yaml`` holds
+    this very config. Folders are never renamed nor moved: a folder found under the
+    other version's name is used (read and extended) under that name.
+    """
+    name = uid_name(cfg.to_uid())
+    if method_folder is None or (method_folder / name).exists():
+        return name
+    for version in _uid.SUPPORTED_VERSIONS:
+        if version == ConfDict.UID_VERSION:
+            continue
+        other = uid_name(cfg.to_uid(version=version))
+        if other == name:
+            continue
+        try:
+            dumped = (method_folder / other / UID).read_text(encoding="utf8")
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        if _same_config(dumped, cfg):
+            logger.debug("Using %s, the uid folder of uid version %d", other, version)
+            return other
+    return name
+
+
+def short_item_uid(uid: str, max_length: int) -> str:
+    """An item uid of at most ``max_length`` characters, as exca 0.6.0 shortens it (so
+    that both find the same keys): ``<start>..<n>..<end>-<md5[:8]>`` where ``n``
+    characters were cut; unchanged when not longer than ``max_length`` (or when the
+    shortened form would not be shorter)."""
+    if len(uid) <= max_length:
+        return uid
+    digest = hashlib.md5(uid.encode("utf8", errors="surrogatepass")).hexdigest()
+    cut = (max_length - 13 - len(str(len(uid)))) // 2
+    if cut < 1:  # (0.6.0 refuses max_length < 32) only a hash fits
+        return digest[: max(max_length, 8)]
+    short = f"{uid[:cut]}..{len(uid) - 2 * cut}..{uid[-cut:]}-{digest[:8]}"
+    return uid if len(uid) < len(short) else short
 
 
 @contextlib.contextmanager
@@ -110,6 +161,71 @@ def load_job(folder: Path) -> tp.Any:
         logger.warning("Ignoring job file %s: it holds a %s", path, type(job).__name__)
         return None
     return job
+
+
+class _LocalJob060:
+    """Stand-in for exca 0.6.0's ``exca.task.LocalJob`` (an in-process job kept in
+    ``job.pkl`` with its outcome: ``_result = ("success", value)`` or ``("failure",
+    (exception, traceback))``), to read such files without 0.6.0."""
+
+    _result: tuple[str, tp.Any] = ("failure", None)
+
+
+class _Unpickler060(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> tp.Any:
+        if (module, name) == ("exca.task", "LocalJob"):
+            return _LocalJob060
+        return super().find_class(module, name)
+
+
+_LEGACY_MEMO: dict[str, tuple[tuple[int, int, int], tuple[bool, tp.Any]]] = {}
+
+
+def legacy_task_result(folder: Path) -> tuple[bool, tp.Any]:
+    """(True, result) when ``job.pkl`` in a uid folder records a result exca 0.6.0
+    computed: in process (its ``LocalJob`` holds the value), or through submitit (the
+    value is in the job's result pickle); (False, None) otherwise (no file, a job of
+    this package, not finished, failed, unreadable). The last result read is memoized
+    while the file is unchanged."""
+    path = folder / JOB
+    try:
+        st = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return False, None
+    stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+    memo = _LEGACY_MEMO.get(str(path))
+    if memo is not None and memo[0] == stamp:
+        return memo[1]
+    out: tuple[bool, tp.Any] = (False, None)
+    try:
+        with path.open("rb") as f:
+            job = _Unpickler060(f).load()
+        if isinstance(job, _LocalJob060):
+            status, value = job._result
+            if status == "success":
+                out = (True, value)
+        elif type(job).__module__.startswith("submitit"):
+            result_pickle = Path(job.paths.result_pickle)
+            if result_pickle.exists():
+                with result_pickle.open("rb") as f:
+                    status, value = pickle.load(f)
+                if status == "success":
+                    out = (True, value)
+    except Exception as e:  # never hide the cache behind an unreadable record
+        logger.debug("No exca 0.6.0 result in %s (%s: %s)", path, type(e).__name__, e)
+    _LEGACY_MEMO.clear()  # one entry: the result may be large
+    _LEGACY_MEMO[str(path)] = (stamp, out)
+    return out
+
+
+def is_legacy_job_file(folder: Path) -> bool:
+    """True when ``job.pkl`` holds an in-process job of exca 0.6.0 (which keeps its result
+    there: removing the file loses that result for 0.6.0)."""
+    try:
+        with (folder / JOB).open("rb") as f:
+            return isinstance(_Unpickler060(f).load(), _LocalJob060)
+    except Exception:
+        return False
 
 
 class ConfigMismatchError(RuntimeError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import logging
 import math
@@ -12,6 +11,7 @@ import typing as tp
 
 import pydantic
 
+from . import layout
 from .backends import get_backend, in_job
 from .base import BaseInfra, _check_exclude
 from .cachedict import CacheDict
@@ -127,8 +127,7 @@ class MapInfra(BaseInfra):
                     f"{type(uid).__name__} {uid!r} for item {items[k]!r}"
                 )
             if max_length is not None and len(uid) > max_length:
-                digest = hashlib.md5(uid.encode("utf8")).hexdigest()[:10]
-                uids[k] = f"{uid[: max(max_length - 11, 0)]}-{digest}"
+                uids[k] = layout.short_item_uid(uid, max_length)  # as exca 0.6.0 does
         return uids
 
     def _is_cached(self) -> bool:

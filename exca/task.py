@@ -127,12 +127,22 @@ class TaskInfra(BaseInfra):
     def _is_cached(self) -> bool:
         if self._ram is not _MISSING:
             return True
-        return self.folder is not None and _RESULT in self._cache_dict()
+        if self.folder is None:
+            return False
+        return _RESULT in self._cache_dict() or self._legacy_result()[0]
+
+    def _legacy_result(self) -> tuple[bool, tp.Any]:
+        """A result exca 0.6.0 recorded in ``job.pkl`` (see layout.legacy_task_result)."""
+        folder = self.uid_folder()
+        return (False, None) if folder is None else layout.legacy_task_result(folder)
 
     def _load(self) -> tp.Any:
         if self._ram is not _MISSING:
             return self._ram
-        value = self._cache_dict()[_RESULT]
+        cd = self._cache_dict()
+        found, value = (False, None) if _RESULT in cd else self._legacy_result()
+        if not found:
+            value = cd[_RESULT]
         if self.keep_in_ram:
             self._ram = value
         return value
@@ -239,7 +249,13 @@ class TaskInfra(BaseInfra):
                 with cd.writer() as writer:
                     del writer[_RESULT]
             path = self._job_file()
-            if path is not None:
+            if path is not None and path.exists():
+                if layout.is_legacy_job_file(path.parent):
+                    if self.mode != "force":  # it holds 0.6.0's (failed) outcome: keep it
+                        return
+                    logger.warning(
+                        "%s: mode='force' removes %s (exca 0.6.0's job)", self._name(), path
+                    )
                 path.unlink(missing_ok=True)
 
     @staticmethod

@@ -199,7 +199,7 @@ def test_item_uid() -> None:
     out = list(obj.process(["x" * 100, "x" * 99 + "y"]))
     assert out == ["x" * 100, "x" * 99 + "y"]
     keys = sorted(obj.infra.cache_dict.keys())
-    assert len(keys) == 2 and all(len(k) == 20 for k in keys)
+    assert len(keys) == 2 and all(len(k) <= 20 for k in keys)  # as exca 0.6.0 cuts
     assert obj.infra.item_uid("short") == "short"
     with pytest.raises(TypeError, match=r"item_uid of BadUid\.process must return a str, got int"):
         BadUid().process([1])

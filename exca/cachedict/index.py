@@ -490,10 +490,10 @@ class IndexView:
             self.apply_entry(key, (name, lineno, line))
             return
         if legacy.is_legacy_line(line):
-            key = legacy.legacy_key(line)  # exca 0.6.0's layout: "#key" last, no "#t"
-            if key is not None:
+            old_key = legacy.legacy_key(line)  # exca 0.6.0's layout: "#key" last, no "#t"
+            if old_key is not None:
                 state.legacy = True
-                self.apply_entry(key, (name, lineno, line))
+                self.apply_entry(old_key, (name, lineno, line))
                 return
         try:
             item = orjson.loads(line)

@@ -151,13 +151,13 @@ def _walk(ctx: LoadContext, value: tp.Any) -> tp.Any:
 
 
 def _nifti(ctx: LoadContext, info: dict[str, tp.Any]) -> tp.Any:
-    import nibabel
+    import nibabel  # type: ignore[import-not-found]
 
     return nibabel.load(ctx.path(info["filename"]), mmap=True)
 
 
 def _fif(ctx: LoadContext, info: dict[str, tp.Any]) -> tp.Any:
-    import mne
+    import mne  # type: ignore[import-not-found]
 
     path = ctx.path(info["filename"])
     try:
