@@ -19,8 +19,11 @@ A storage format is one class, registered by name::
 
 The name (the class name unless ``name=`` is given) is written in each index
 line, so reading needs the class registered (imported) under the same name.
-``default_for`` types (or ``"module.QualName"`` strings, which avoid importing
-heavy packages) make the format the automatic choice for such values.
+``default_for`` types (or ``"module.Name"`` strings, which avoid importing heavy
+packages) make the format the automatic choice for such values. A string names the
+class by where it is imported from (``"pandas.DataFrame"``), and matches that class
+once its package is imported, whatever ``__module__`` it reports; it also matches a
+class whose ``__module__.__qualname__`` is that string.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import hashlib
 import mmap
 import os
 import re
+import sys
 import threading
 import typing as tp
 from collections import OrderedDict
@@ -111,8 +115,9 @@ def register(
     Parameters
     ----------
     name: the ``cache_type`` name (default: the class name)
-    default_for: a type, a ``"module.QualName"`` string, or a tuple of them: values
-        of these types (or subclasses) use this format when ``cache_type`` is None.
+    default_for: a type, a ``"module.Name"`` import path (e.g. ``"pandas.DataFrame"``,
+        resolved once the package is imported), or a tuple of them: values of these
+        types (or subclasses) use this format when ``cache_type`` is None.
     """
     if handler is None:
         return lambda h: register(h, name=name, default_for=default_for)
@@ -167,6 +172,23 @@ def get_handler(name: str) -> type[tp.Any]:
         ) from None
 
 
+def _resolve_default_paths() -> None:
+    """Turns the ``"module.Name"`` strings of ``default_for`` into the classes they name
+    once their top-level module is imported (e.g. ``"pandas.DataFrame"``: in pandas 3
+    the class reports the module ``pandas``, in pandas 2 ``pandas.core.frame``; the class
+    itself is the same whatever name it reports). Never imports anything."""
+    for path in [k for k in _DEFAULTS if isinstance(k, str)]:
+        top, _, rest = path.partition(".")
+        obj: tp.Any = sys.modules.get(top)
+        if obj is None or not rest:
+            continue
+        for part in rest.split("."):
+            obj = getattr(obj, part, None)
+        if isinstance(obj, type) and obj not in _DEFAULTS:
+            with _REGISTRY_LOCK:
+                _DEFAULTS[obj] = _DEFAULTS[path]
+
+
 def default_handler(value: tp.Any) -> type[tp.Any] | None:
     """The format registered as default for the type of ``value`` (walking its MRO), if any."""
     cls = type(value)
@@ -174,6 +196,7 @@ def default_handler(value: tp.Any) -> type[tp.Any] | None:
         return _TYPE_CACHE[cls]
     except KeyError:
         pass
+    _resolve_default_paths()
     found: type[tp.Any] | None = None
     for base in cls.__mro__:
         found = _DEFAULTS.get(base) or _DEFAULTS.get(f"{base.__module__}.{base.__qualname__}")

@@ -35,7 +35,7 @@ class PandasDataFrame(KeyFileHandler):
         return pd.read_csv(ctx.path(info["filename"]), index_col=0)
 
 
-@register(default_for="pandas.core.frame.DataFrame")
+@register(default_for="pandas.DataFrame")  # the class, whatever module it reports
 class ParquetPandasDataFrame(KeyFileHandler):
     """One ``.parquet`` file per DataFrame (default for DataFrames).
 
