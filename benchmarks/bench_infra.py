@@ -13,7 +13,7 @@ checked).
 import sys
 import textwrap
 
-from harness import Case, Script, Snippet, main
+from harness import REF_VENV, Case, Script, Snippet, main
 
 N = 10_000
 
@@ -135,6 +135,62 @@ MAP_READ = MAP_HEAD + textwrap.dedent(
     """
 )
 
+# ---------- a MapInfra folder written by exca 0.6.0, read by each side ----------
+
+MODS060 = textwrap.dedent(
+    """
+    import typing as tp
+    import numpy as np
+    import pydantic
+    import exca
+
+
+    class Mapper060(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(extra="forbid")
+        scale: int = 2
+        infra: exca.MapInfra = exca.MapInfra(version="1")
+
+        @infra.apply(item_uid=str)
+        def process(self, items: tp.Sequence[int]) -> tp.Iterator[np.ndarray]:
+            for item in items:
+                yield np.full(16, item * self.scale, dtype=np.float32)
+    """
+)
+
+# stage 1, on both sides: the real exca 0.6.0 writes the folder (not timed)
+WRITE_060 = textwrap.dedent(
+    f"""
+    import os, subprocess
+    from pathlib import Path
+    work = Path(os.environ["BENCH_WORKDIR"])
+    (work / "mods060.py").write_text({MODS060!r})
+    code = (
+        "import sys; sys.path.insert(0, '.'); import mods060\\n"
+        "m = mods060.Mapper060(infra={{'folder': 'cache060'}})\\n"
+        "assert len(list(m.process(list(range({N}))))) == {N}\\n"
+    )
+    env = {{k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "CONFDICT_UID_VERSION")}}
+    subprocess.run([{str(REF_VENV / "bin" / "python")!r}, "-I", "-c", code], cwd=work, env=env,
+                   check=True)
+    """
+)
+
+READ_060 = textwrap.dedent(
+    f"""
+    import os, sys
+    sys.path.insert(0, os.environ["BENCH_WORKDIR"])
+    os.chdir(os.environ["BENCH_WORKDIR"])
+    import mods060
+    items = list(range({N}))
+    with timed("read (fresh process, read-only mode)"):
+        mapper = mods060.Mapper060(infra={{"folder": "cache060", "mode": "read-only"}})
+        total = 0.0
+        for out in mapper.process(items):
+            total += float(out[0])
+    assert total == 2 * sum(items)
+    """
+)
+
 CASES = [
     Case(
         f"{N:,} model instantiations (with a default TaskInfra field)",
@@ -170,6 +226,12 @@ CASES = [
         reference=Script(MAP_WRITE, MAP_READ),
         repeats=5,
     ),
+    Case(
+        f"MapInfra folder of {N:,} items written by exca 0.6.0 (ours: uid v2, found in 0.6.0's v3 folder)",
+        ours=Script(WRITE_060, READ_060),
+        reference=Script(WRITE_060, READ_060),
+        repeats=5,
+    ),
 ]
 
 NOTES = [
@@ -180,6 +242,8 @@ NOTES = [
     "job.pkl)",
     "MapInfra: stage 1 computes and stores 10,000 items then reads them again from RAM; stage "
     "2 is a fresh process reloading them, then cached calls of single items",
+    "0.6.0 folder: stage 1 (not timed) runs exca 0.6.0 to fill a MapInfra folder with 10,000 "
+    "float32 arrays; stage 2 reads them all in a fresh process of each side (read-only mode)",
 ]
 
 if __name__ == "__main__":
