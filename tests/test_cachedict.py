@@ -732,3 +732,22 @@ def test_mapping_cache_is_bounded(tmp_path: Path) -> None:
         for k in range(12):
             assert fresh[f"k{k}"].sum() == 3 * k  # arrays dropped: mappings can close
     assert _open_fds() - before <= 3
+
+
+def test_data_of_a_writer_that_stored_nothing_is_removed_on_exit(tmp_path: Path) -> None:
+    class Unpicklable:
+        def __reduce__(self) -> tp.Any:
+            raise TypeError("no pickling")
+
+    cache: CacheDict[tp.Any] = CacheDict(tmp_path)
+    # the array is appended, then pickling the other value fails: no index line
+    with pytest.raises(ValueError), cache.writer() as w:
+        try:
+            w["a"] = {"arr": np.arange(3), "bad": {1: Unpicklable()}}
+        except Exception as e:
+            raise ValueError("write failed") from e
+    assert not list((tmp_path / "data").glob("*/*")), "orphaned data files remain"
+    with cache.writer() as w:  # a writer that stored something keeps its files
+        w["b"] = np.arange(4)
+    assert list((tmp_path / "data").glob("*/arrays.data"))
+    assert CacheDict(tmp_path)["b"].tolist() == [0, 1, 2, 3]

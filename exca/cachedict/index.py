@@ -203,11 +203,18 @@ class IndexWriter:
         self._index_fd = None
         for fd in fds:
             os.close(fd)
+        last = False
         with _ACTIVE_LOCK:
             if self.name in _ACTIVE:
                 _ACTIVE[self.name] -= 1
                 if _ACTIVE[self.name] <= 0:
                     del _ACTIVE[self.name]
+                    last = True
+        # data written but no index line (e.g. every write failed): nothing can ever
+        # refer to these files (the writer name is never reused): remove them
+        orphan = last and self._data_dir is not None and os.getpid() == self.pid
+        if orphan and not (self.folder / self.index_name).exists():
+            shutil.rmtree(tp.cast(str, self._data_dir), ignore_errors=True)
 
     def next_t(self) -> int:
         """A timestamp (ns) for the next line, strictly increasing over all writers
