@@ -404,8 +404,10 @@ class IndexView:
             state.inode = inode
             if st.st_size == state.size and st.st_mtime_ns == state.mtime:
                 continue
-            if state.legacy and state.size >= 0:
-                # 0.6.0 blanks deleted lines in place, before the consumed offset
+            if state.legacy and st.st_size == state.size:
+                # changed in place: 0.6.0 blanks the lines of deleted keys (a file that
+                # grew is read from where it was; a key blanked meanwhile is noticed
+                # when loading it fails, see CacheDict.__getitem__)
                 self.reset()
                 return self.refresh() or True
             state.size, state.mtime = st.st_size, st.st_mtime_ns
