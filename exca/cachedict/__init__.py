@@ -4,6 +4,7 @@
 - Storage formats: one :class:`Handler` class each, registered by name with
   :func:`register`; built-ins in :mod:`exca.cachedict.handlers`.
 - On-disk index: :mod:`exca.cachedict.index`.
+- Folders written by exca 0.6.0: read through :mod:`exca.cachedict.legacy`.
 """
 
 from . import handlers

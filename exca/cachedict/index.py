@@ -10,7 +10,11 @@ never reused by another process (nor after ``clear()`` removed its files), so an
 index file has exactly one appending process, and a partial last line left by a
 killed process stays last forever.
 
-Each index line is one JSON object (serialized by orjson) ending with ``\\n``:
+Each index file starts with an empty line, and each index line is one space then one
+JSON object (serialized by orjson) ending with ``\\n`` (the space and the empty line
+make exca 0.6.0, which reads the same folders, skip these lines and keep the files;
+lines without the space are read too; 0.6.0's own lines are read through
+:mod:`exca.cachedict.legacy`):
 
 - an entry: ``{"#key": key, "#t": time_ns, "#type": format name, ...params}``
   where the params are what the format needs to read the value back;
