@@ -25,7 +25,9 @@ job's return value is written to the uid folder's :class:`~exca.cachedict.CacheD
 Cache layout (``<cache_folder>`` is ``hydra.launcher.cache_folder``)::
 
     <cache_folder>/<module>.<ModelClass>,<version>/<uid>/   config with a pydantic _target_
-    <cache_folder>/<hydra.job.name>,<version>/<uid>/        any other config
+    <cache_folder>/<module>.<function>,<version>/<uid>/     any other config: named after
+                                                           the task function (targets.py)
+        task.yaml                                          (of the folder above) the function
         uid.yaml, full-uid.yaml, config.yaml               config dumps (exca.layout)
         *-info.jsonl, data/                                the cached return value
         error.txt                                          traceback of the last failure
@@ -69,6 +71,7 @@ from exca.backends import (
 from exca.cachedict import CacheDict
 from exca.confdict import ConfDict
 
+from . import targets
 from .convert import omegaconf_to_dict
 from .errors import did_you_mean
 
@@ -343,6 +346,10 @@ class SweepRunner:
         self.config = config
         self.settings = Settings.from_params(params, cwd=str(config.hydra.runtime.cwd))
         self.name = "exca_inline" if cluster is None else f"exca_{cluster}"
+        # configs that are not pydantic models are cached under the task function's name
+        self.task = targets.task_identity(task_function)
+        self.task_folder = targets.task_folder_name(self.task)
+        self._warned: set[str] = set()  # warnings logged once per sweep
         res = self.settings.resources
         tasks = (res.nodes or 1) * (res.tasks_per_node or 1)
         if cluster == "slurm" and tasks > 1 and not res.slurm_use_srun:
@@ -411,6 +418,7 @@ class SweepRunner:
                 f"[{self.name}] {len(problems)} of {len(jobs)} jobs are invalid; nothing was run:\n"
                 + "\n".join(f"  - {p}" for p in problems)
             )
+        self._claim_task_folders(jobs)
         missing = [k for k in self.settings.exclude_from_uid if k not in seen_excluded]
         if missing and jobs and self.settings.cache_folder is not None:
             full = jobs[0].full
@@ -426,8 +434,15 @@ class SweepRunner:
         """Validates a job's config into its model (if any) and computes its uid folder."""
         cfg = job.config
         caching = self.settings.cache_folder is not None
-        target = cfg.get("_target_") if "_target_" in cfg else None
-        if not caching and not isinstance(target, str):
+        target = targets.Target(path=None)
+        if "_target_" in cfg:
+            target = targets.classify(cfg.get("_target_"), cfg.get("_partial_", False))
+        if target.problem:
+            self._warn_once(
+                f"_target_={target.path!r} cannot be imported here ({target.problem}): the "
+                "config is not validated and goes to the task function as is"
+            )
+        if not caching and not target.validates:
             return  # nothing to check: the config goes to the task function as is
         output_dir = os.path.join(str(cfg.hydra.sweep.dir), str(cfg.hydra.sweep.subdir))
         with read_write(cfg.hydra.runtime), open_dict(cfg.hydra.runtime):
@@ -441,12 +456,13 @@ class SweepRunner:
         hydra_config.cfg = cfg  # type: ignore[assignment]
         try:
             model: pydantic.BaseModel | None = None
-            if isinstance(target, str):
-                job.model = _model_class(target)
-                if job.model is not None:
-                    from .validate import to_model
+            if target.model is not None and target.partial:  # completed by the app
+                targets.validate_partial(omegaconf_to_dict(task_cfg, resolve=True), target.model)
+            elif target.model is not None:
+                from .validate import to_model
 
-                    model = to_model(task_cfg, job.model)
+                job.model = target.model
+                model = to_model(task_cfg, job.model)
             if not caching:
                 return
             job.full = ConfDict(omegaconf_to_dict(task_cfg, resolve=True))
@@ -472,8 +488,7 @@ class SweepRunner:
             job.full_uid = full_uid
         else:
             uid_cfg = job.full.copy()
-            name = str(cfg.hydra.job.name).replace(os.sep, "_")
-            prefix = layout.folder_name(name, version=version)
+            prefix = layout.folder_name(self.task_folder, version=version)
             job.full_uid = lambda: uid_cfg
         for key in exclude:
             uid_cfg.pop(key, None)
@@ -481,6 +496,33 @@ class SweepRunner:
         job.uid = uid_cfg.to_uid()
         assert self.settings.cache_folder is not None
         job.folder = self.settings.cache_folder / prefix / layout.uid_name(job.uid)
+
+    def _claim_task_folders(self, jobs: list[_Job]) -> None:
+        """Checks (and marks, for new ones) the cache folders named after the task function."""
+        cache = self.settings.cache_folder
+        if cache is None:
+            return
+        folders = {job.folder.parent for job in jobs if job.folder and job.model is None}
+        for folder in sorted(folders):
+            try:
+                targets.claim_task_folder(
+                    folder, self.task, write=self.settings.mode != "read-only"
+                )
+            except ValueError as e:
+                raise SweepError(f"[{self.name}] {e}") from None
+        job_name = str(self.config.hydra.job.name).replace(os.sep, "_")
+        old = cache / layout.folder_name(job_name, version=self.settings.version)
+        if folders and old.is_dir() and not (old / targets.TASK_FILE).exists():
+            self._warn_once(
+                f"{old} (a cache named after hydra.job.name, by an older exca launcher) is "
+                f"not reused: results of {self.task.describe()} now go to "
+                f"{cache / layout.folder_name(self.task_folder, version=self.settings.version)}"
+            )
+
+    def _warn_once(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            log.warning(f"[{self.name}] {message}")
 
     # ---- 2. decide ----
     def _decide(self, jobs: list[_Job]) -> None:
@@ -744,24 +786,6 @@ def _clear(folder: Path) -> None:
     if RESULT in cd:
         with cd.writer():
             del cd[RESULT]
-
-
-def _model_class(target: str) -> type[pydantic.BaseModel] | None:
-    """The pydantic model named by ``_target_`` (None for any other target)."""
-    import pydantic
-    from hydra.utils import get_class
-
-    from .schema import REGISTERED
-
-    if target in REGISTERED:
-        return REGISTERED[target]
-    try:
-        cls = get_class(target)
-    except Exception as e:
-        raise ValueError(f"cannot import _target_={target!r}: {e}") from e
-    if isinstance(cls, type) and issubclass(cls, pydantic.BaseModel):
-        return cls
-    return None
 
 
 def _describe(error: BaseException) -> str:
