@@ -71,7 +71,7 @@ from exca.backends import (
 from exca.cachedict import CacheDict
 from exca.confdict import ConfDict
 
-from . import targets
+from . import artifacts, targets, volatile
 from .convert import omegaconf_to_dict
 from .errors import did_you_mean
 
@@ -89,7 +89,14 @@ log = logging.getLogger(__name__)
 MODES = ("cached", "retry", "force", "read-only")
 RESULT = "result"  # CacheDict key of the task function's return value
 ERROR = layout.ERROR  # traceback of a failed job, in its uid folder
-_CACHE_PARAMS = ("cache_folder", "mode", "version", "exclude_from_uid")
+_CACHE_PARAMS = (
+    "cache_folder",
+    "mode",
+    "version",
+    "exclude_from_uid",
+    "artifacts",
+    "volatile_resolvers",
+)
 _RUN_PARAMS = ("logs", "max_jobs")
 _KNOWN_PARAMS = frozenset(_CACHE_PARAMS + _RUN_PARAMS + EXECUTION_FIELDS)
 
@@ -125,6 +132,8 @@ class Settings:
     mode: str
     version: str
     exclude_from_uid: list[str]
+    artifacts: str
+    volatile_resolvers: list[str]
     logs: str
     max_jobs: int | None
     resources: Execution
@@ -150,6 +159,16 @@ class Settings:
             raise LauncherConfigError(
                 f"hydra.launcher.exclude_from_uid must be a list of dotted keys, got {exclude!r}"
             )
+        try:
+            artifacts_mode = artifacts.check(plain.get("artifacts", "link"))
+        except ValueError as e:
+            raise LauncherConfigError(str(e)) from None
+        volatile = plain.get("volatile_resolvers") or []
+        if isinstance(volatile, str) or not all(isinstance(k, str) for k in volatile):
+            raise LauncherConfigError(
+                "hydra.launcher.volatile_resolvers must be a list of resolver names, "
+                f"got {volatile!r}"
+            )
         folder = plain.get("cache_folder")
         cache_folder = None
         if folder not in (None, ""):
@@ -171,9 +190,30 @@ class Settings:
             mode=mode,
             version=str(version),
             exclude_from_uid=list(exclude),
+            artifacts=artifacts_mode,
+            volatile_resolvers=list(volatile),
             logs=str(plain.get("logs") or ".submitit/%j"),
             max_jobs=None if max_jobs is None else int(max_jobs),
             resources=_execution({k: plain[k] for k in EXECUTION_FIELDS if k in plain}),
+        )
+
+
+# per-job values of Hydra's config: a cache folder made of them differs for every job
+_PER_JOB = ("runtime.output_dir", "job.", "sweep.subdir")
+
+
+def _check_cache_folder(config: DictConfig) -> None:
+    """A ``cache_folder`` interpolating a per-job value is an error naming what works
+    (``${hydra:runtime.cwd}`` works: see ``HydraConfigForLauncher`` in the plugin)."""
+    launcher = OmegaConf.to_container(config.hydra.launcher, resolve=False)
+    raw = str(launcher.get("cache_folder") or "").replace(" ", "")  # type: ignore[union-attr]
+    per_job = [p for p in _PER_JOB if f"${{hydra:{p}" in raw or f"${{hydra.{p}" in raw]
+    if per_job:
+        raise LauncherConfigError(
+            f"hydra.launcher.cache_folder={raw!r} is a folder per job (hydra.{per_job[0]} "
+            "differs for every job: no job would ever be served from the cache); use "
+            "hydra.launcher.cache_folder='${hydra:runtime.cwd}/cache' (next to where the "
+            "app is launched), '${hydra.sweep.dir}/cache' (one per sweep dir) or an absolute path"
         )
 
 
@@ -260,6 +300,9 @@ def _record(ret: JobReturn, folder: Path, tb: str) -> None:
     """Caches a completed job's value, or records a failed job's traceback."""
     if ret.status == JobStatus.COMPLETED:
         cd: CacheDict[tp.Any] = CacheDict(folder)
+        hydra_cfg = ret.hydra_cfg
+        if hydra_cfg is not None:  # where its files are, for the jobs served from the cache
+            artifacts.record_origin(folder, OmegaConf.select(hydra_cfg, "hydra.runtime.output_dir"))
         try:
             with cd.writer() as writer:
                 if RESULT not in cd:  # else: written meanwhile by a job with the same uid
@@ -283,12 +326,16 @@ def _record(ret: JobReturn, folder: Path, tb: str) -> None:
 
 @dataclasses.dataclass
 class _CachedValue:
-    """Task function of a cache hit: returns the cached value."""
+    """Task function of a cache hit: returns the cached value (and brings the files of the
+    original run into the job's output dir, see :mod:`exca.hydra.artifacts`)."""
 
     folder: Path
+    artifacts: str = "link"
 
     def __call__(self, cfg: DictConfig) -> tp.Any:
-        return CacheDict(self.folder)[RESULT]
+        value: tp.Any = CacheDict(self.folder)[RESULT]
+        artifacts.bring(self.folder, HydraConfig.get().runtime.output_dir, self.artifacts)
+        return value
 
 
 @dataclasses.dataclass
@@ -344,6 +391,7 @@ class SweepRunner:
         self.hydra_context = hydra_context
         self.task_function = task_function
         self.config = config
+        _check_cache_folder(config)
         self.settings = Settings.from_params(params, cwd=str(config.hydra.runtime.cwd))
         self.name = "exca_inline" if cluster is None else f"exca_{cluster}"
         # configs that are not pydantic models are cached under the task function's name
@@ -493,6 +541,13 @@ class SweepRunner:
         for key in exclude:
             uid_cfg.pop(key, None)
         job.uid_cfg = uid_cfg
+        found = volatile.volatile_keys(task_cfg, uid_cfg.flat(), self.settings.volatile_resolvers)
+        for key, raw in found.items():
+            self._warn_once(
+                f"{key} = {raw!r} changes at every run and is part of the uid: such jobs are "
+                "never served from the cache; if it does not change the result, leave it out "
+                f"of the uid with hydra.launcher.exclude_from_uid=[{key}]"
+            )
         job.uid = uid_cfg.to_uid()
         assert self.settings.cache_folder is not None
         job.folder = self.settings.cache_folder / prefix / layout.uid_name(job.uid)
@@ -726,7 +781,7 @@ class SweepRunner:
             assert job.folder is not None
             task: TaskFunction
             if job.action == "cached":
-                task = _CachedValue(job.folder)
+                task = _CachedValue(job.folder, self.settings.artifacts)
             else:
                 text = (job.folder / ERROR).read_text(encoding="utf8")
                 error = JobFailedBefore(
@@ -744,7 +799,7 @@ class SweepRunner:
             first = jobs[job.first]
             assert job.folder is not None and first.ret is not None
             if first.ret.status == JobStatus.COMPLETED and RESULT in CacheDict(job.folder):
-                task: TaskFunction = _CachedValue(job.folder)
+                task: TaskFunction = _CachedValue(job.folder, self.settings.artifacts)
             else:
                 task = _Failure(
                     RuntimeError(

@@ -132,7 +132,7 @@ def task_identity(task_function: tp.Any) -> TaskIdentity:
     if not (inspect.isfunction(func) or inspect.isclass(func) or inspect.isbuiltin(func)):
         func = type(func)  # a callable instance: named by its class
     module = getattr(func, "__module__", None) or "?"
-    qualname = getattr(func, "__qualname__", None) or getattr(func, "__name__", "?")
+    qualname = str(getattr(func, "__qualname__", None) or getattr(func, "__name__", "?"))
     file = ""
     if module == "__main__":
         main = sys.modules.get("__main__")

@@ -22,12 +22,15 @@ import dataclasses
 import typing as tp
 
 from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import CompactHydraException
+from hydra.experimental.callback import Callback
 from hydra.plugins.launcher import Launcher
+from omegaconf import DictConfig, OmegaConf
 
 if tp.TYPE_CHECKING:
     from hydra.core.utils import JobReturn
     from hydra.types import HydraContext, TaskFunction
-    from omegaconf import DictConfig
 
     from exca.hydra.launcher import SweepRunner
 
@@ -55,6 +58,14 @@ class ExcaLauncherConf:
     mode: str = "cached"
     version: str = "0"
     exclude_from_uid: tp.List[str] = dataclasses.field(default_factory=list)  # noqa: UP006
+    #: str, one of link | copy | none: a job served from the cache gets, in its own output
+    #: dir, the files its original run wrote there (symlinks, copies, or nothing); its
+    #: own .hydra/ and log file stay its own
+    artifacts: str = "link"
+    #: list of resolver names: besides ``now``, OmegaConf resolvers whose value changes
+    #: at every run; a job whose uid depends on one gets a warning (such a job never hits
+    #: the cache unless the key is in exclude_from_uid)
+    volatile_resolvers: tp.List[str] = dataclasses.field(default_factory=list)  # noqa: UP006
     # where and how jobs run
     logs: str = "${hydra.sweep.dir}/.submitit/%j"
     max_jobs: tp.Optional[int] = None  # noqa: UP045
@@ -79,16 +90,43 @@ class ExcaLauncherConf:
     conda_env: tp.Optional[str] = None  # noqa: UP045
 
 
+class HydraConfigForLauncher(Callback):
+    """Lets ``hydra.launcher.*`` use ``${hydra:...}`` (``cache_folder:
+    ${hydra:runtime.cwd}/cache``): Hydra resolves the launcher's parameters before any job
+    exists, when its ``hydra`` resolver has no config to read in a multirun. At the start
+    of a multirun whose launcher parameters use it, this sets Hydra's config to the
+    sweep's (each job sets its own later, as usual).
+
+    The exca launchers add it to ``hydra.callbacks`` (key ``exca_launcher``).
+    """
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: tp.Any) -> None:
+        """Sets Hydra's config if a launcher parameter reads it."""
+        launcher = OmegaConf.to_container(config.hydra.launcher, resolve=False)
+        assert isinstance(launcher, dict)
+        uses_resolver = any("${hydra:" in str(v).replace(" ", "") for v in launcher.values())
+        if uses_resolver and not HydraConfig.initialized():
+            HydraConfig.instance().set_config(config)
+
+
+_CALLBACK = "exca_launcher"
+# added to hydra.callbacks by every exca launcher config (Hydra defaults list)
+_DEFAULTS = [{f"/hydra/callbacks@_global_.hydra.callbacks.{_CALLBACK}": _CALLBACK}]
+
+
 @dataclasses.dataclass
 class ExcaInlineLauncherConf(ExcaLauncherConf):
     """``hydra/launcher=exca_inline``: jobs run one after the other in this process."""
 
+    defaults: tp.List[tp.Any] = dataclasses.field(default_factory=lambda: list(_DEFAULTS))  # noqa: UP006
     _target_: str = f"{_MODULE}.ExcaInlineLauncher"
 
 
 @dataclasses.dataclass
 class ExcaLocalLauncherConf(ExcaLauncherConf):
     """``hydra/launcher=exca_local``: one local subprocess per job (submitit)."""
+
+    defaults: tp.List[tp.Any] = dataclasses.field(default_factory=lambda: list(_DEFAULTS))  # noqa: UP006
 
     _target_: str = f"{_MODULE}.ExcaLocalLauncher"
 
@@ -97,10 +135,18 @@ class ExcaLocalLauncherConf(ExcaLauncherConf):
 class ExcaSlurmLauncherConf(ExcaLauncherConf):
     """``hydra/launcher=exca_slurm``: one Slurm job array for the uncached jobs (submitit)."""
 
+    defaults: tp.List[tp.Any] = dataclasses.field(default_factory=lambda: list(_DEFAULTS))  # noqa: UP006
+
     _target_: str = f"{_MODULE}.ExcaSlurmLauncher"
 
 
 _CS = ConfigStore.instance()
+_CS.store(
+    group="hydra/callbacks",
+    name=_CALLBACK,
+    node={"_target_": f"{_MODULE}.HydraConfigForLauncher"},
+    provider="exca",
+)
 _CS.store(group="hydra/launcher", name="exca_inline", node=ExcaInlineLauncherConf, provider="exca")
 _CS.store(group="hydra/launcher", name="exca_local", node=ExcaLocalLauncherConf, provider="exca")
 _CS.store(group="hydra/launcher", name="exca_slurm", node=ExcaSlurmLauncherConf, provider="exca")
