@@ -18,7 +18,32 @@ from hydra.core.utils import JobStatus
 from exca.hydra import targets
 from exca.hydra.launcher import SweepError
 
-from .test_hydra_launcher import ROOT, PlanLog, Sweeper, Task, plan_log, sweep  # noqa: F401
+from .test_hydra_launcher import ROOT, PlanLog, Sweeper, Task
+
+
+@pytest.fixture
+def sweep(tmp_path: Path, hydra_restore_singletons: None) -> Sweeper:
+    return Sweeper(tmp_path)
+
+
+def _collect(logger_name: str) -> tp.Iterator[PlanLog]:
+    handler = PlanLog()
+    logger = logging.getLogger(logger_name)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield handler
+    logger.removeHandler(handler)
+
+
+@pytest.fixture
+def plan_log() -> tp.Iterator[PlanLog]:
+    yield from _collect("exca.hydra.launcher")
+
+
+@pytest.fixture
+def artifacts_log() -> tp.Iterator[PlanLog]:
+    yield from _collect("exca.hydra.artifacts")
+
 
 # # # # # targets # # # # #
 
@@ -162,16 +187,6 @@ class WritingTask:
         (out / "plots").mkdir(exist_ok=True)
         (out / "plots" / "loss.txt").write_text("0.1")
         return int(cfg.x)
-
-
-@pytest.fixture
-def artifacts_log() -> tp.Iterator[PlanLog]:
-    handler = PlanLog()
-    logger = logging.getLogger("exca.hydra.artifacts")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    yield handler
-    logger.removeHandler(handler)
 
 
 def _job_dir(sweep: Sweeper, k: int = 0) -> Path:
