@@ -39,3 +39,8 @@ class Needs(pydantic.BaseModel):
 
     lr: float = 0.1
     data: list[int]
+
+
+def build_pipeline(width: int, depth: int = 1, tool: tp.Any = None) -> dict[str, tp.Any]:
+    """A function target whose ``tool`` argument is an instantiated object."""
+    return {"width": width, "depth": depth, "tool": type(tool).__name__}
