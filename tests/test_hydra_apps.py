@@ -205,4 +205,3 @@ def test_optuna_sweeper_reruns_are_served_from_the_cache(tmp_path: Path) -> None
     assert len(runs) == len(set(runs)) < 12
     assert sweep("second") == best  # same seed: the same trials, all served
     assert (tmp_path / "runs.txt").read_text().splitlines() == runs
-

@@ -199,7 +199,7 @@ class Settings:
 
 
 # per-job values of Hydra's config: a cache folder made of them differs for every job
-_PER_JOB = ("runtime.output_dir", "job.", "sweep.subdir")
+_PER_JOB = ("runtime.output_dir", "job.num", "job.id", "job.override_dirname", "sweep.subdir")
 
 
 def _check_cache_folder(config: DictConfig) -> None:

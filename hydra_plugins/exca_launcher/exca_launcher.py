@@ -44,7 +44,9 @@ class ExcaLauncherConf:
     directory the app is started from), ``mode`` (``cached``, ``retry``, ``force`` or
     ``read-only``), ``version`` (part of the cache folder name: bump it when the task
     function changes), ``exclude_from_uid`` (dotted config keys that do not change the
-    result).
+    result), ``artifacts`` (what a job served from the cache gets of the files of its
+    original run: ``link``, ``copy`` or ``none``), ``volatile_resolvers`` (resolvers
+    besides ``now`` whose value changes at every run: warned about when in a uid).
 
     Execution (same names as :class:`exca.TaskInfra`'s fields): ``logs`` (submitit's
     folder, ``%j`` is the job id), ``max_jobs`` (jobs running at the same time: Slurm

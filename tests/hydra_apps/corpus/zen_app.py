@@ -16,7 +16,9 @@ def task(model: tp.Any, lr: float) -> str:
 store(builds(make_model, width=2, populate_full_signature=True), group="model", name="small")
 store(builds(make_model, width=8, populate_full_signature=True), group="model", name="big")
 store(
-    builds(task, lr=0.1, populate_full_signature=True, hydra_defaults=["_self_", {"model": "small"}]),
+    builds(
+        task, lr=0.1, populate_full_signature=True, hydra_defaults=["_self_", {"model": "small"}]
+    ),
     name="zen_app",
 )
 
