@@ -164,6 +164,7 @@ if __name__ == "__main__":
 OPTUNA_CONFIG = """
 defaults:
   - override hydra/sweeper: optuna
+  - override hydra/sweeper/sampler: random
   - override hydra/launcher: exca_inline
   - _self_
 x: 0
@@ -174,7 +175,6 @@ hydra:
     n_trials: 12
     n_jobs: 3
     sampler:
-      _target_: optuna.samplers.RandomSampler
       seed: 3
     params:
       x: choice(0, 1, 2, 3)
