@@ -324,3 +324,38 @@ def test_two_scripts_of_the_same_name_never_share_a_cache_entry(tmp_path: Path) 
     assert (tmp_path / "runs.txt").read_text().split() == ["1", "1"]  # both computed
     folders = sorted(p.name for p in cache.iterdir())
     assert len(folders) == 2 and all(f.startswith("train-") for f in folders)
+
+
+ZEN_SCRIPT = """
+import os
+from hydra_zen import make_config, store, zen
+
+def task(x: int):
+    with open(os.environ["RUNS"], "a") as f:
+        f.write(f"{os.path.basename(__file__)} {x}\\n")
+    return RESULT
+
+store(make_config(x=1), name="cfg")
+if __name__ == "__main__":
+    store.add_to_hydra_store()
+    zen(task).hydra_main(config_name="cfg", config_path=None, version_base="1.3")
+"""
+
+
+def test_two_zen_apps_with_equal_configs_never_share_a_cache_entry(tmp_path: Path) -> None:
+    # Hydra names the jobs of every zen app after hydra-zen's module: same job name
+    (tmp_path / "one.py").write_text(ZEN_SCRIPT.replace("RESULT", "float(x)"))
+    (tmp_path / "two.py").write_text(ZEN_SCRIPT.replace("RESULT", "str(x)"))
+    cache = f"hydra.launcher.cache_folder={tmp_path / 'cache'}"
+    env = {**os.environ, "RUNS": str(tmp_path / "runs.txt"), "PYTHONPATH": ROOT}
+    for script in ("one.py", "two.py", "one.py", "two.py"):
+        proc = subprocess.run(
+            [sys.executable, script, "-m", "x=1,2", "hydra/launcher=exca_inline", cache],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+    runs = (tmp_path / "runs.txt").read_text().splitlines()
+    assert runs == ["one.py 1", "one.py 2", "two.py 1", "two.py 2"]  # each computed once
+    folders = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert [f.split("-")[0] for f in folders] == ["one", "two"]
+    assert all(f.endswith(".task,0") for f in folders)

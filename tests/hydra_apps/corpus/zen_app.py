@@ -1,5 +1,5 @@
-"""hydra-zen: ``builds`` configs in a ``store``, a task wrapped by ``zen`` (its fields are
-the function's arguments) and ``zen(task).hydra_main``."""
+"""hydra-zen: ``builds`` configs in a ``store`` (one with ``zen_meta``), a task wrapped by
+``zen`` (its fields are the function's arguments) and ``zen(task).hydra_main``."""
 
 import typing as tp
 
@@ -17,7 +17,11 @@ store(builds(make_model, width=2, populate_full_signature=True), group="model", 
 store(builds(make_model, width=8, populate_full_signature=True), group="model", name="big")
 store(
     builds(
-        task, lr=0.1, populate_full_signature=True, hydra_defaults=["_self_", {"model": "small"}]
+        task,
+        lr=0.1,
+        populate_full_signature=True,
+        hydra_defaults=["_self_", {"model": "small"}],
+        zen_meta={"note": "meta"},  # _target_: hydra_zen.funcs.zen_processing
     ),
     name="zen_app",
 )
