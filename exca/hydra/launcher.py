@@ -25,11 +25,12 @@ job's return value is written to the uid folder's :class:`~exca.cachedict.CacheD
 Cache layout (``<cache_folder>`` is ``hydra.launcher.cache_folder``)::
 
     <cache_folder>/<module>.<ModelClass>,<version>/<uid>/   config with a pydantic _target_
-    <cache_folder>/<module>.<function>,<version>/<uid>/     any other config: named after
-                                                           the task function (targets.py)
-        task.yaml                                          (of the folder above) the function
+    <cache_folder>/<module>.<function>,<version>/<uid>/     any other config: the task
+                                                           function's name (targets.py),
+                                                           recorded in <...>,<version>/task.yaml
         uid.yaml, full-uid.yaml, config.yaml               config dumps (exca.layout)
         *-info.jsonl, data/                                the cached return value
+        origin.json                                        output dir of the computing run
         error.txt                                          traceback of the last failure
 """
 
