@@ -116,15 +116,22 @@ def test_caching_off_on_slurm_runs_like_the_basic_launcher(
     _same_as_basic(run_app(tmp_path, app, "exca_slurm"), basic_run(app, tmp_path_factory))
 
 
-@pytest.mark.parametrize("app", sorted(APPS))
+CACHED_CASES = [pytest.param(app, "exca_inline", id=f"{app}-inline") for app in sorted(APPS)]
+# jobs in processes of their own record their output dir there: a few apps
+CACHED_CASES += [
+    pytest.param(app, "exca_local", id=f"{app}-local") for app in ("chdir", "zen_app", "failing")
+]
+
+
+@pytest.mark.parametrize("app, flavour", CACHED_CASES)
 def test_a_second_cached_sweep_serves_every_job(
-    app: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+    app: str, flavour: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     basic = basic_run(app, tmp_path_factory)
     cache = f"hydra.launcher.cache_folder={tmp_path / 'cache'}"
-    first = run_app(tmp_path, app, "exca_inline", cache)
+    first = run_app(tmp_path, app, flavour, cache)
     _same_as_basic(first, basic)
-    second = run_app(tmp_path, app, "exca_inline", cache)
+    second = run_app(tmp_path, app, flavour, cache)
     assert second.returncode == basic.returncode, second.log
     assert second.outputs == []  # the task did not run
     jobs = len(first.job_dirs())
