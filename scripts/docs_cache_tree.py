@@ -11,8 +11,8 @@ Two runs, in a temporary folder:
   folder (the folders of ``docs/howto-hydra-launcher.md``).
 
 Names that change from run to run (the host, process id, thread id and random token of
-each writer, and the unique id of each data file) are replaced by
-``<host>-<pid>-<tid>-<token>`` and ``<id>``; everything else is printed as the run left it. ``tests/test_docs_cache_tree.py`` runs ``--check``.
+each writer, the unique id of each data file, the hash of the temporary script's path)
+are replaced by ``<host>-<pid>-<tid>-<token>``, ``<id>`` and ``<path hash>``; everything else is printed as the run left it. ``tests/test_docs_cache_tree.py`` runs ``--check``.
 """
 
 import argparse
@@ -73,11 +73,14 @@ app()
 
 _WRITER = re.compile(r"^.+-\d+-\d+-[0-9a-f]{6}(?=(-info\.jsonl)?$)")
 _FILE_ID = re.compile(r"-[0-9a-f]{16}(?=\.\w+$)")  # data files: -<time><random>.<ext>
+# the launcher's folder of a script's task function: <stem>-<hash of the script's path>.
+_SCRIPT_HASH = re.compile(r"^([A-Za-z_]\w*)-[0-9a-f]{8}(?=\.)")
 
 
 def _name(path: Path) -> str:
     name = _WRITER.sub("<host>-<pid>-<tid>-<token>", path.name)
     name = _FILE_ID.sub("-<id>", name)
+    name = _SCRIPT_HASH.sub(r"\1-<path hash>", name)
     return name + ("/" if path.is_dir() else "")
 
 
