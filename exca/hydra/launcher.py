@@ -270,7 +270,8 @@ class JobRunner:
         if folder is not None and rank == 0:
             _record(ret, Path(folder), tb)
         if self.record is not None and rank == 0:
-            sweeps.append(self.record, _end_event(self.launch, idx, ret))
+            end = _end_event(self.launch, idx, ret)
+            sweeps.append(self.record, {**end, "job_id": job_id or None})
         if remote and error is not None:
             _add_note(error, f"Traceback in job {job_id} (pid {os.getpid()}):\n{tb.rstrip()}")
             try:
@@ -759,6 +760,8 @@ class SweepRunner:
         submitted = backend.submit_many(runner, [self._job_args(job) for job in jobs])
         for job, sub in zip(jobs, submitted, strict=True):
             job.job_id = str(sub.job_id)
+            event = {"event": "submitted", "launch": self.token, "idx": job.idx}
+            sweeps.append(str(self.config.hydra.sweep.dir), {**event, "job_id": job.job_id})
             if job.folder is not None:  # a sweep launched again meanwhile waits for it
                 layout.save_job(job.folder, sub)
         ids = ", ".join(str(s.job_id) for s in submitted[:5]) + (", ..." if len(jobs) > 5 else "")
