@@ -81,28 +81,36 @@ def _plots(report: SweepReport) -> list[str]:
     figures = []
     for name in names:
         for param in report.swept:
-            points = [
-                (job.params[param], _values(job)[name])
-                for job in report.jobs
-                if param in job.params and name in _values(job)
-            ]
-            if not points:
+            others = [p for p in report.swept if p != param]
+            groups: dict[str, list[tuple[str, float]]] = {}
+            for job in report.jobs:
+                values = _values(job)
+                if param in job.params and name in values:
+                    label = ", ".join(f"{p}={job.params.get(p, '')}" for p in others)
+                    groups.setdefault(label, []).append((job.params[param], values[name]))
+            if not groups:
                 continue
             fig = Figure(figsize=(4.2, 3))
             ax = fig.add_subplot()
-            xs = [_number(x) for x, _ in points]
-            if all(x is not None for x in xs):
-                pairs = sorted(zip(tp.cast(list[float], xs), (y for _, y in points)))
-                ax.plot([x for x, _ in pairs], [y for _, y in pairs], "o-")
-                if min(x for x, _ in pairs) > 0 and max(x for x, _ in pairs) > 20 * min(
-                    x for x, _ in pairs
-                ):
+            xs = [_number(x) for points in groups.values() for x, _ in points]
+            numeric = all(x is not None for x in xs)
+            labels = sorted({x for points in groups.values() for x, _ in points})
+            lines = len(groups) <= 8  # one line per setting of the other parameters
+            for label, points in sorted(groups.items()):
+                if numeric:
+                    pairs = sorted((float(x), y) for x, y in points)
+                else:
+                    pairs = sorted((float(labels.index(x)), y) for x, y in points)
+                style = "o-" if lines else "o"
+                ax.plot([x for x, _ in pairs], [y for _, y in pairs], style, label=label or None)
+            if numeric:
+                low, high = min(tp.cast(list[float], xs)), max(tp.cast(list[float], xs))
+                if low > 0 and high > 20 * low:
                     ax.set_xscale("log")
             else:
-                labels = sorted({x for x, _ in points})
-                pos = {label: k for k, label in enumerate(labels)}
-                ax.plot([pos[x] for x, _ in points], [y for _, y in points], "o")
                 ax.set_xticks(range(len(labels)), labels)
+            if lines and others:
+                ax.legend(fontsize="small")
             ax.set_xlabel(param)
             ax.set_ylabel(name)
             ax.set_title(f"{name} vs {param}")

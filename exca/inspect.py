@@ -185,14 +185,29 @@ def _job_state(path: Path) -> tuple[str | None, str | None, bool | None]:
             return job_id, None, True
     if where == "active":
         try:
-            return job_id, str(job.state), False
+            state = str(job.state)
         except Exception:
-            return job_id, "ACTIVE", False
+            state = "UNKNOWN"
+        if state == "UNKNOWN":  # not in the accounting yet: ask the queue
+            state = _squeue_state(job_id) or "ACTIVE"
+        return job_id, state, False
     try:
         state = str(job.state) if where == "ended" else "UNKNOWN"
     except Exception:
         state = "UNKNOWN"
     return job_id, state, True
+
+
+def _squeue_state(job_id: str) -> str | None:
+    import subprocess
+
+    command = ["squeue", "--noheader", "--format=%T", f"--jobs={job_id}"]
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    states = proc.stdout.split()
+    return states[0].upper() if states else None
 
 
 def entry(path: str | Path, jobs: bool = True) -> Entry:

@@ -466,7 +466,7 @@ def test_detached_sweep_on_slurm(slurm_folder: Path) -> None:
         launcher="exca_slurm",
     )
     assert proc.returncode == 0, proc.stderr
-    assert f"exca sweep {slurm_folder / 's1'} --watch" in proc.stderr
+    assert f"exca sweep {slurm_folder / 's1'} --watch" in proc.stdout + proc.stderr
     report = inspect.sweep(slurm_folder / "s1")
     assert not report.done, report.to_dict()  # the launch returned while jobs run
     assert all(j.job_id for j in report.jobs)
@@ -493,7 +493,7 @@ def test_detached_sweep_on_slurm(slurm_folder: Path) -> None:
     # the relaunch collects every result without resubmitting
     proc = run_sweep(slurm_folder, slurm_folder / "s2", "x=1,2", "sleep=20", launcher="exca_slurm")
     assert proc.returncode == 0, proc.stderr
-    assert "0 to run, 2 cached" in proc.stderr
+    assert "0 to run, 2 cached" in proc.stdout + proc.stderr
     again = inspect.sweep(slurm_folder / "s2")
     assert [j.state for j in again.jobs] == ["cached", "cached"]
     assert [j.value for j in again.jobs] == [{"loss": 10.0, "acc": 0.1}, {"loss": 5.0, "acc": 0.2}]
