@@ -1,6 +1,7 @@
 """The ``exca`` command (also ``python -m exca``): a thin layer over :mod:`exca.inspect`.
 
-Tables and colours on a terminal, tab-separated lines otherwise, ``--json`` for scripts.
+Tables on a terminal (with colours, unless ``NO_COLOR`` is set), tab-separated lines
+otherwise, ``--json`` for scripts.
 """
 
 from __future__ import annotations
@@ -8,12 +9,15 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import sys
 import textwrap
 import time
 import typing as tp
 
 from . import inspect
+
+__all__ = ["main", "parser"]
 
 _COLORS = {
     "completed": "32",
@@ -50,7 +54,11 @@ def table(head: list[str], rows: list[list[str]], tty: bool, color_col: int | No
     if not tty:
         return "\n".join("\t".join(r) for r in [head, *rows])
     widths = [max(len(r[k]) for r in [head, *rows]) for k in range(len(head))]
-    lines = ["  ".join(f"\033[1m{h:<{w}}\033[0m" for h, w in zip(head, widths))]
+    color = not os.environ.get("NO_COLOR")  # https://no-color.org
+    if not color:
+        color_col = None
+    bold = "\033[1m{}\033[0m" if color else "{}"
+    lines = ["  ".join(bold.format(f"{h:<{w}}") for h, w in zip(head, widths)).rstrip()]
     for row in rows:
         cells = []
         for k, (cell, w) in enumerate(zip(row, widths)):
@@ -109,7 +117,8 @@ def cmd_show(args: argparse.Namespace, tty: bool) -> str:
     info = inspect.show(args.uid_folder, tail=args.tail)
     if args.json:
         return _dump(info)
-    bold = (lambda s: f"\033[1m{s}\033[0m") if tty else (lambda s: s)
+    color = tty and not os.environ.get("NO_COLOR")
+    bold = (lambda s: f"\033[1m{s}\033[0m") if color else (lambda s: s)
     lines = [
         f"{bold('folder')}     {info['path']}",
         f"{bold('method')}     {info['method'] or '-'} (version {info['version'] or '-'})",

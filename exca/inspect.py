@@ -30,11 +30,13 @@ from . import layout, sweeps
 from .cachedict.index import INFO_SUFFIX, IndexView, entry_info, read_last_use
 
 __all__ = [
+    "IN_USE_CHECKS",
     "CleanReport",
     "Entry",
     "SweepJob",
     "SweepReport",
     "clean",
+    "entry",
     "in_use",
     "ls",
     "parse_age",
@@ -649,9 +651,13 @@ def _live_state(folder: Path | None, started: bool) -> tuple[SweepState, str | N
         return "computed", None
     error = folder / layout.ERROR
     if error.exists():
-        lines = error.read_text(encoding="utf8", errors="replace").strip().splitlines()
-        return "failed", lines[-1] if lines else "failed"
+        return "failed", _last_line(error) or "failed"
     return "failed", f"job ended without a result (Slurm state {slurm})"
+
+
+def _last_line(path: Path) -> str | None:
+    lines = path.read_text(encoding="utf8", errors="replace").strip().splitlines()
+    return lines[-1].strip() if lines else None
 
 
 def _cached_value(folder: str | None) -> float | dict[str, float] | None:
@@ -713,6 +719,8 @@ def sweep(sweep_dir: str | Path) -> SweepReport:
             value = last.get("value")
         else:
             state, error = _live_state(Path(folder) if folder else None, bool(starts))
+        if state == "failed" and folder and (Path(folder) / layout.ERROR).exists():
+            error = _last_line(Path(folder) / layout.ERROR) or error  # the error itself
         if value is None and state in ("computed", "cached"):
             value = _cached_value(folder)
         start = starts[-1]["t"] / 1e9 if starts else None

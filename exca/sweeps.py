@@ -31,7 +31,10 @@ from pathlib import Path
 
 import orjson
 
+__all__ = ["RECORD", "append", "new_token", "numeric_value", "read"]
+
 RECORD = "exca-sweep.jsonl"
+"""The name of the record file in a sweep directory."""
 
 
 def new_token() -> str:

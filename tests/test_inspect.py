@@ -127,7 +127,8 @@ def test_ls_table_and_json(cache: Path) -> None:
     assert code == 2 and "nope is not a folder" in err
 
 
-def test_ls_on_a_terminal_has_colours(cache: Path) -> None:
+def test_ls_on_a_terminal_has_colours(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
     args = __import__("exca.cli", fromlist=["parser"]).parser().parse_args(["ls", str(cache)])
     from exca.cli import cmd_ls
 
