@@ -677,7 +677,7 @@ class SweepRunner:
     # ---- 3. run ----
     def _runner(self, remote: bool, task: TaskFunction | None = None) -> JobRunner:
         state = Singleton.get_state() if remote else None
-        record = str(self.config.hydra.sweep.dir)
+        record = os.path.abspath(str(self.config.hydra.sweep.dir))  # jobs may chdir
         task = self.task_function if task is None else task
         return JobRunner(self.hydra_context, task, state, record=record, launch=self.token)
 
