@@ -180,11 +180,11 @@ def _job_state(path: Path) -> tuple[str | None, str | None, bool | None]:
         where = slurm_state(job)
     except Exception:
         where = "unknown"
-    if where is None:  # a local (submitit) job
-        try:
-            return job_id, None, bool(job.done())
-        except Exception:
+    if where is None:  # a local (submitit) job: its id is the pid of its controller
+        if Path(job.paths.result_pickle).exists():
             return job_id, None, True
+        # (job.done() is True for a job of another process: it only knows its own ones)
+        return job_id, None, not _local_alive(job_id)
     if where == "active":
         try:
             state = str(job.state)
@@ -198,6 +198,21 @@ def _job_state(path: Path) -> tuple[str | None, str | None, bool | None]:
     except Exception:
         state = "UNKNOWN"
     return job_id, state, True
+
+
+def _local_alive(job_id: str) -> bool:
+    """True if the submitit local job ``job_id`` (a pid on this host) still runs."""
+    try:
+        pid = int(job_id)
+    except ValueError:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True  # (after a reboot the pid may be another program's: then clean skips it)
 
 
 def _squeue_state(job_id: str) -> str | None:

@@ -338,6 +338,8 @@ def test_python_m_exca_help() -> None:
 def run_sweep(
     cwd: Path, sweep_dir: Path, *overrides: str, launcher: str = "exca_inline"
 ) -> subprocess.CompletedProcess[str]:
+    """Runs the sweep app; its output goes through files, not pipes: detached local jobs
+    inherit the launcher's stdout and stderr (a pipe would stay open until they end)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [
         sys.executable,
@@ -348,7 +350,10 @@ def run_sweep(
         f"hydra.sweep.dir={sweep_dir}",
         *overrides,
     ]
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    out, err = cwd / f"{sweep_dir.name}.out", cwd / f"{sweep_dir.name}.err"
+    with out.open("w") as fout, err.open("w") as ferr:
+        proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=fout, stderr=ferr, timeout=600)
+    return subprocess.CompletedProcess(cmd, proc.returncode, out.read_text(), err.read_text())
 
 
 @pytest.fixture(scope="module")
@@ -499,3 +504,31 @@ def test_detached_sweep_on_slurm(slurm_folder: Path) -> None:
     assert [j.state for j in again.jobs] == ["cached", "cached"]
     assert [j.value for j in again.jobs] == [{"loss": 10.0, "acc": 0.1}, {"loss": 5.0, "acc": 0.2}]
     assert not any(ev["event"] == "submitted" for ev in sweeps.read(slurm_folder / "s2"))
+
+
+def test_detached_sweep_on_local_processes(tmp_path: Path) -> None:
+    proc = run_sweep(
+        tmp_path,
+        tmp_path / "s1",
+        "x=1,2",
+        "sleep=15",
+        "hydra.launcher.wait=false",
+        launcher="exca_local",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"exca sweep {tmp_path / 's1'} --watch" in proc.stdout + proc.stderr
+    report = inspect.sweep(tmp_path / "s1")
+    # the launch returned while the jobs run (their processes outlive the launcher)
+    assert [j.state for j in report.jobs] == ["running", "running"]
+    watch = subprocess.run(
+        [sys.executable, "-m", "exca", "sweep", str(tmp_path / "s1"), "--watch", "--interval", "1"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert watch.returncode == 0, watch.stderr
+    final = rows(watch.stdout.split("(Ctrl-C stops)\n")[-1])
+    assert [(r["state"], r["loss"]) for r in final] == [("computed", "10"), ("computed", "5")]
+    proc = run_sweep(tmp_path, tmp_path / "s2", "x=1,2", "sleep=15", launcher="exca_local")
+    assert proc.returncode == 0 and "0 to run, 2 cached" in proc.stdout + proc.stderr
+    assert [j.state for j in inspect.sweep(tmp_path / "s2").jobs] == ["cached", "cached"]
