@@ -437,18 +437,45 @@ def _job_in_use(path: Path) -> str | None:
     return None
 
 
+CLAIMS_DIR = ".claims"  # where exca.claims keeps the claim files of a uid folder
+
+
+def _claim_in_use(path: Path) -> str | None:
+    """An in-flight claim (a process computing a result of this folder, ``exca.claims``)
+    whose owner is alive, or that cannot be read (being written)."""
+    folder = path / CLAIMS_DIR
+    files = sorted(folder.glob("*.claim")) if folder.is_dir() else []
+    if not files:
+        return None
+    try:
+        import importlib
+
+        claims: tp.Any = importlib.import_module("exca.claims")
+    except ImportError:  # claim files without the module that reads them: keep the entry
+        return f"{len(files)} claims in {CLAIMS_DIR}/ (a result being computed)"
+    liveness = claims.Liveness()
+    for file in files:
+        try:
+            owner = claims.Owner.loads(file.read_bytes())
+        except FileNotFoundError:  # released meanwhile
+            continue
+        if owner is None or liveness.alive(owner, folder):
+            return f"a result is being computed by {owner or 'a starting process'} (claim)"
+    return None
+
+
 #: The checks of :func:`in_use`, in order. Each takes a uid folder and returns why it is in
-#: use, or None. In-flight claims (a process computing a result, see ``exca.claims``) get
-#: their check appended here.
-IN_USE_CHECKS: list[InUseCheck] = [_job_in_use]
+#: use, or None: a recorded job that is pending or running, a live claim.
+IN_USE_CHECKS: list[InUseCheck] = [_job_in_use, _claim_in_use]
 
 
 def in_use(path: str | Path) -> str | None:
     """Why the uid folder ``path`` is in use (it must not be removed), or None.
 
     In use: a job recorded in ``job.pkl`` (TaskInfra, Hydra launcher) that is pending or
-    running, anything :data:`IN_USE_CHECKS` reports, and (checked by :func:`clean` while
-    it removes the entry) a process holding the folder's ``.lock``."""
+    running; a claim (``.claims/*.claim``) of a process computing a result, whose owner is
+    alive or unknown; anything else :data:`IN_USE_CHECKS` reports; and (checked by
+    :func:`clean` while it removes the entry) a process holding the folder's ``.lock``."""
     path = Path(path)
     for check in IN_USE_CHECKS:
         reason = check(path)

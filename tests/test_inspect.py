@@ -256,6 +256,15 @@ def test_clean_keeps_entries_in_use(cache: Path, tmp_path: Path) -> None:
     finally:
         holder.kill()
         holder.wait()
+    # an in-flight claim (exca.claims: a process computing a result of the folder)
+    claimed = next(folder.glob("x=-1-*"))
+    (claimed / ".claims").mkdir()
+    (claimed / ".claims" / "0123.claim").write_bytes(b"")  # being written: owner unknown
+    report = inspect.clean(cache, failed=True)
+    assert report.removed == [] and "claim" in report.kept_in_use[0][1]
+    assert inspect.in_use(claimed) is not None
+    (claimed / ".claims" / "0123.claim").unlink()
+    assert inspect.in_use(claimed) is None
     # a running job (local process)
     sleeper = Sleep(seconds=60, infra={"folder": cache, "cluster": "local"})
     job = sleeper.infra.job()
