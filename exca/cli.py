@@ -107,9 +107,22 @@ def cmd_ls(args: argparse.Namespace, tty: bool) -> str:
         )
     head = ["method", "version", "uid", "state", "items", "size", "last use", "job"]
     out = table(head, rows, tty, color_col=3)
-    if tty:
+    if tty:  # a summary per method folder first
+        summary = [
+            [
+                m["method"] or "-",
+                m["version"] or "-",
+                str(m["entries"]),
+                ", ".join(f"{n} {state}" for state, n in sorted(m["states"].items())),
+                str(m["items"]),
+                human_size(m["size"]),
+                _ago(m["last_use"]),
+            ]
+            for m in inspect.by_method(entries)
+        ]
+        heads = ["method", "version", "entries", "states", "items", "size", "last use"]
         total = sum(e.size for e in entries)
-        out += f"\n{len(entries)} entries, {human_size(total)}"
+        out = f"{table(heads, summary, tty)}\n\n{out}\n{len(entries)} entries, {human_size(total)}"
     return out
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "Entry",
     "SweepJob",
     "SweepReport",
+    "by_method",
     "clean",
     "entry",
     "in_use",
@@ -308,6 +309,32 @@ def ls(
     if sort not in keys:
         raise ValueError(f"sort={sort!r} is not one of {', '.join(keys)}")
     return sorted(out, key=keys[sort])
+
+
+def by_method(entries: tp.Iterable[Entry]) -> list[dict[str, tp.Any]]:
+    """One summary per method folder (``method``, ``version``): number of entries, count of
+    each state, items, size and last use."""
+    groups: dict[tuple[str, str], list[Entry]] = {}
+    for e in entries:
+        groups.setdefault((e.method, e.version), []).append(e)
+    out = []
+    for (method, version), group in sorted(groups.items()):
+        states: dict[str, int] = {}
+        for e in group:
+            states[e.state] = states.get(e.state, 0) + 1
+        used = [e.last_use for e in group if e.last_use is not None]
+        out.append(
+            {
+                "method": method,
+                "version": version,
+                "entries": len(group),
+                "states": states,
+                "items": sum(e.items for e in group),
+                "size": sum(e.size for e in group),
+                "last_use": max(used) if used else None,
+            }
+        )
+    return out
 
 
 # # # # # show # # # # #

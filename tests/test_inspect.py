@@ -135,6 +135,11 @@ def test_ls_on_a_terminal_has_colours(cache: Path, monkeypatch: pytest.MonkeyPat
     text = cmd_ls(args, tty=True)
     assert "\033[32mcompleted" in text and "\033[31mfailed" in text
     assert text.splitlines()[-1].startswith("4 entries, ")
+    # a summary per method folder, then one row per uid folder
+    summary = text.split("\n\n")[0].splitlines()
+    assert len(summary) == 3  # header, Double.run, Square.run
+    assert "2 completed, 1 failed" in summary[2] and "Square.run" in summary[2]
+    assert [m["entries"] for m in inspect.by_method(inspect.ls(cache))] == [1, 3]
 
 
 def test_show_completed_failed_and_map(cache: Path) -> None:
