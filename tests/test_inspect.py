@@ -407,6 +407,11 @@ def test_sweep_table_and_json(swept: Path) -> None:
     code, out, _ = run_cli("sweep", swept, "--json")
     data = json.loads(out)
     assert data["done"] and data["counts"] == {"cached": 2, "computed": 2, "failed": 2}
+    html = swept.parent / "report.html"
+    code, _, err = run_cli("sweep", swept, "--html", html)
+    assert code == 0 and f"report written to {html}" in err
+    text = html.read_text()
+    assert text.count("<tr class=") == 6 and text.count('<figure class="plot">') == 4
     code, _, err = run_cli("sweep", swept.parent)
     assert code == 2 and "exca-sweep.jsonl does not exist" in err
 
