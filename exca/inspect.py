@@ -250,6 +250,8 @@ def entry(path: str | Path, jobs: bool = True) -> Entry:
         state = "failed"
     elif items:
         kind, state = "map", "items"
+    elif (legacy := _legacy_outcome(path)) is not None:
+        state = legacy  # a result (or failure) exca 0.6.0 kept in its job.pkl
     else:
         state = "empty"
         if jobs:
@@ -257,9 +259,43 @@ def entry(path: str | Path, jobs: bool = True) -> Entry:
             if job_id is not None:
                 if not finished:
                     state = "pending" if slurm is not None and "PENDING" in slurm else "running"
+                elif RESULT in _refreshed_keys(path) or _result_pickle_ok(path):
+                    state = "completed"  # (a result exca 0.6.0 left in submitit's file)
                 else:  # a job ends after storing its result: ended and not cached is a failure
-                    state = "completed" if RESULT in _refreshed_keys(path) else "failed"
+                    state = "failed"
     return Entry(path, method, version, path.name, kind, state, items, size, last, job_id, slurm)
+
+
+def _head(path: Path, size: int = 1 << 16) -> bytes:
+    try:
+        with path.open("rb") as f:
+            return f.read(size)
+    except OSError:
+        return b""
+
+
+def _legacy_outcome(path: Path) -> State | None:
+    """completed / failed when ``job.pkl`` is an in-process job of exca 0.6.0, which keeps
+    its outcome there (``_result = ("success", value)`` or ``("failure", ...)``): read from
+    the first bytes of the pickle, the value is not loaded. None otherwise."""
+    head = _head(path / layout.JOB)
+    if b"exca.task" not in head or b"LocalJob" not in head:
+        return None
+    k = head.find(b"_result")
+    near = head[k : k + 24] if k >= 0 else b""
+    return "completed" if b"success" in near else "failed" if b"failure" in near else None
+
+
+def _result_pickle_ok(path: Path) -> bool:
+    """True if the submitit job recorded in ``path`` returned (its result file starts with
+    ``("success", ...``): how exca 0.6.0 kept the results of jobs it submitted."""
+    if not (path / layout.JOB).exists():
+        return False
+    job = layout.load_job(path)
+    paths = getattr(job, "paths", None)
+    if paths is None:
+        return False
+    return b"success" in _head(Path(paths.result_pickle), 32)
 
 
 def _refreshed_keys(path: Path) -> dict[str, tp.Any]:
@@ -426,6 +462,8 @@ def show(uid_folder: str | Path, tail: int = 20) -> dict[str, tp.Any]:
     view.refresh()
     if e.kind == "task" and RESULT in view.entries:
         out["result"] = _describe_value(path, entry_info(view.entries[RESULT]))
+    elif e.state == "completed" and not view.entries:
+        out["result"] = {"format": f"exca 0.6.0 ({layout.JOB} or the job's result file)"}
     else:
         formats: dict[str, int] = {}
         for raw in view.entries.values():

@@ -551,3 +551,32 @@ def test_detached_sweep_on_local_processes(tmp_path: Path) -> None:
     proc = run_sweep(tmp_path, tmp_path / "s2", "x=1,2", "sleep=15", launcher="exca_local")
     assert proc.returncode == 0 and "0 to run, 2 cached" in proc.stdout + proc.stderr
     assert [j.state for j in inspect.sweep(tmp_path / "s2").jobs] == ["cached", "cached"]
+
+
+def test_folders_written_by_060(tmp_path: Path, exca060: tp.Any) -> None:
+    """exca 0.6.0 keeps the outcome of an in-process TaskInfra in job.pkl (no index)."""
+    exca060.run(
+        """
+        import pydantic, exca
+        class T(pydantic.BaseModel):
+            x: int = 1
+            infra: exca.TaskInfra = exca.TaskInfra(version="1")
+            @infra.apply
+            def run(self) -> int:
+                if self.x < 0:
+                    raise ValueError("negative")
+                return 10 * self.x
+        assert T(x=2, infra={"folder": "c"}).run() == 20
+        try:
+            T(x=-1, infra={"folder": "c"}).run()
+        except ValueError:
+            pass
+        """,
+        cwd=tmp_path,
+    )
+    states = {short(e.uid): e.state for e in inspect.ls(tmp_path / "c")}
+    assert states == {"x=2": "completed", "x=-1": "failed"}
+    [done] = [e for e in inspect.ls(tmp_path / "c") if e.state == "completed"]
+    assert "0.6.0" in inspect.show(done.path)["result"]["format"]
+    report = inspect.clean(tmp_path / "c", failed=True)
+    assert [short(e.uid) for e in report.removed] == ["x=-1"]
