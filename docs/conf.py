@@ -76,6 +76,9 @@ API_MODULES = [
     "exca.hydra.launcher",
     "hydra_plugins.exca_launcher.exca_launcher",
     "exca.layout",
+    "exca.inspect",
+    "exca.sweeps",
+    "exca.cli",
     "exca.demo.pipeline",
     "exca.demo.callbacks",
 ]

@@ -48,6 +48,7 @@ from .index import (
     IndexWriter,
     entry_info,
     entry_location,
+    record_use,
     remove_writer_files,
     writer_is_finished,
 )
@@ -267,7 +268,9 @@ class CacheDict(tp.Generic[X]):
         assert self.folder is not None
         ctx = LoadContext(self.folder, key, self._maps)
         info = entry_info(entry)
-        return tp.cast(X, get_handler(info["#type"]).load(ctx, info))
+        value = get_handler(info["#type"]).load(ctx, info)
+        record_use(self.folder)
+        return tp.cast(X, value)
 
     # -- writing
     @contextlib.contextmanager

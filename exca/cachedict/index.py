@@ -67,6 +67,7 @@ from . import legacy
 
 INFO_SUFFIX = "-info.jsonl"
 DATA_DIR = "data"
+LAST_USE = ".exca-last-use"  # time of the last read, as exca 0.6.0 writes it
 DELETED = "#deleted"
 CLEARED = "#cleared"
 
@@ -155,6 +156,38 @@ def remove_writer_files(folder: Path, name: str) -> None:
         (folder / f"{name}{INFO_SUFFIX}").unlink()
     except FileNotFoundError:
         pass
+
+
+# ---------------------------------------------------------------- last use
+_USED: set[tuple[int, str]] = set()  # (pid, folder) whose use this process recorded
+
+
+def record_use(folder: Path) -> None:
+    """Records that a value of ``folder`` was read: ``.exca-last-use`` holds the time in
+    ns as 20 digits and a newline (exca 0.6.0's format), rewritten in place (no
+    truncation: a reader never sees it empty). At most once per folder and process;
+    failures (read-only folder) are ignored: reading must never fail because of it."""
+    key = (os.getpid(), str(folder))
+    if key in _USED:
+        return
+    _USED.add(key)
+    try:
+        fd = os.open(folder / LAST_USE, os.O_WRONLY | os.O_CREAT, 0o666)
+        try:
+            os.pwrite(fd, b"%020d\n" % time.time_ns(), 0)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def read_last_use(folder: Path) -> int | None:
+    """The time (ns) recorded by :func:`record_use` (or exca 0.6.0), or None."""
+    try:
+        with open(folder / LAST_USE, "rb") as f:
+            return int(f.read(20))
+    except (OSError, ValueError):
+        return None
 
 
 # ---------------------------------------------------------------- writing

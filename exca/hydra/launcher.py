@@ -60,7 +60,7 @@ from hydra.errors import CompactHydraException
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from exca import layout
+from exca import layout, sweeps
 from exca.backends import (
     EXECUTION_FIELDS,
     Execution,
@@ -78,6 +78,7 @@ from .errors import did_you_mean
 
 __all__ = [
     "MODES",
+    "Detached",
     "JobFailedBefore",
     "JobRunner",
     "LauncherConfigError",
@@ -98,7 +99,10 @@ _CACHE_PARAMS = (
     "artifacts",
     "volatile_resolvers",
 )
-_RUN_PARAMS = ("logs", "max_jobs")
+_RUN_PARAMS = ("logs", "max_jobs", "wait")
+# the only sweeper that ignores return values: wait=false needs it (others, eg Optuna, ask
+# for each job's value before choosing the next jobs)
+_BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 _KNOWN_PARAMS = frozenset(_CACHE_PARAMS + _RUN_PARAMS + EXECUTION_FIELDS)
 
 
@@ -122,6 +126,18 @@ class JobCrashed(RuntimeError):
     """A job process ended without returning (killed, timed out, unpicklable result...)."""
 
 
+@dataclasses.dataclass(frozen=True)
+class Detached:
+    """The return value of a job left running by ``hydra.launcher.wait=false``: its result
+    goes to the cache (``folder``), where the next launch of the sweep collects it."""
+
+    job_id: str | None
+    folder: Path | None
+
+    def __str__(self) -> str:
+        return f"<job {self.job_id} still running; its result will be cached in {self.folder}>"
+
+
 # # # # # settings # # # # #
 
 
@@ -138,6 +154,7 @@ class Settings:
     logs: str
     max_jobs: int | None
     resources: Execution
+    wait: bool = True
 
     @classmethod
     def from_params(cls, params: tp.Mapping[str, tp.Any], cwd: str) -> Settings:
@@ -196,6 +213,7 @@ class Settings:
             logs=str(plain.get("logs") or ".submitit/%j"),
             max_jobs=None if max_jobs is None else int(max_jobs),
             resources=_execution({k: plain[k] for k in EXECUTION_FIELDS if k in plain}),
+            wait=_boolean(plain.get("wait", True), "wait"),
         )
 
 
@@ -216,6 +234,12 @@ def _check_cache_folder(config: DictConfig) -> None:
             "hydra.launcher.cache_folder='${hydra:runtime.cwd}/cache' (next to where the "
             "app is launched), '${hydra.sweep.dir}/cache' (one per sweep dir) or an absolute path"
         )
+
+
+def _boolean(value: tp.Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise LauncherConfigError(f"hydra.launcher.{name} must be true or false, got {value!r}")
 
 
 def _execution(values: dict[str, tp.Any]) -> Execution:
@@ -249,6 +273,8 @@ class JobRunner:
     hydra_context: HydraContext
     task_function: TaskFunction
     singleton_state: dict[str, tp.Any] | None = None
+    record: str | None = None  # the sweep dir whose exca-sweep.jsonl gets start/end events
+    launch: str = ""  # token of the launch() that submitted the job
 
     def __call__(self, config: DictConfig, folder: str | None) -> JobReturn:
         remote = self.singleton_state is not None
@@ -262,6 +288,10 @@ class JobRunner:
             rank, job_id = env.global_rank, str(env.job_id)
             with read_write(config.hydra.job), open_dict(config.hydra.job):
                 config.hydra.job.id = env.job_id
+        idx = int(config.hydra.job.num)
+        if self.record is not None and rank == 0:
+            event = {"event": "start", "launch": self.launch, "idx": idx, "job_id": job_id}
+            sweeps.append(self.record, event)
         ret = run_job(
             hydra_context=self.hydra_context,
             task_function=self.task_function,
@@ -283,6 +313,9 @@ class JobRunner:
                 ret.status, ret.return_value = JobStatus.FAILED, error
         if folder is not None and rank == 0:
             _record(ret, Path(folder), tb)
+        if self.record is not None and rank == 0:
+            end = _end_event(self.launch, idx, ret)
+            sweeps.append(self.record, {**end, "job_id": job_id or None})
         if remote and error is not None:
             _add_note(error, f"Traceback in job {job_id} (pid {os.getpid()}):\n{tb.rstrip()}")
             try:
@@ -290,6 +323,20 @@ class JobRunner:
             except Exception:
                 ret.return_value = JobCrashed(f"{type(error).__name__}: {error}\n{tb}")
         return ret
+
+
+def _end_event(launch: str, idx: int, ret: JobReturn) -> dict[str, tp.Any]:
+    """The sweep record's ``end`` event of a job (see :mod:`exca.sweeps`)."""
+    event: dict[str, tp.Any] = {"event": "end", "launch": launch, "idx": idx}
+    if ret.status == JobStatus.COMPLETED:
+        event["status"] = "completed"
+        value = sweeps.numeric_value(ret._return_value)
+        if value is not None:
+            event["value"] = value
+    else:
+        event["status"] = "failed"
+        event["error"] = _short(ret._return_value)
+    return event
 
 
 def _add_note(error: BaseException, note: str) -> None:
@@ -369,6 +416,7 @@ class _Job:
     first: int = -1  # for duplicates: index (in the batch) of the job computing the uid
     live: Job | None = None  # "running": the Slurm job of an earlier sweep computing it
     ret: JobReturn | None = None
+    job_id: str | None = None  # of the submitted job
 
     @property
     def name(self) -> str:
@@ -406,7 +454,36 @@ class SweepRunner:
                 f"hydra.launcher: {tasks} tasks per job (nodes x tasks_per_node) need "
                 "hydra.launcher.slurm_use_srun=true (without srun only one task starts)"
             )
+        if not self.settings.wait:
+            self._check_detached()
+        self.token = sweeps.new_token()
         _SweepConfigMemo.install(hydra_context)
+
+    def _check_detached(self) -> None:
+        """``wait=false`` needs a cluster, a cache to collect from, and a sweeper that
+        does not need the return values."""
+        where = f"hydra.launcher.wait=false ({self.name})"
+        if self.cluster not in ("local", "slurm"):
+            raise LauncherConfigError(
+                f"{where}: only exca_slurm and exca_local can leave jobs running"
+            )
+        if self.settings.cache_folder is None:
+            raise LauncherConfigError(
+                f"{where} needs hydra.launcher.cache_folder: the results of detached jobs "
+                "are collected from the cache by the next launch"
+            )
+        if self.cluster == "local" and self.settings.max_jobs is not None:
+            raise LauncherConfigError(
+                f"{where}: hydra.launcher.max_jobs on exca_local needs wait=true (the "
+                "launcher starts the jobs max_jobs at a time)"
+            )
+        sweeper = OmegaConf.select(self.config, "hydra.sweeper._target_", default=None)
+        if sweeper is not None and sweeper != _BASIC_SWEEPER:
+            raise LauncherConfigError(
+                f"{where}: the sweeper {sweeper} needs the jobs' return values to choose the "
+                "next jobs, which detached jobs do not give back; use hydra.launcher.wait=true "
+                "(the default) or Hydra's basic sweeper"
+            )
 
     # ---- launch ----
     def launch(
@@ -427,7 +504,12 @@ class SweepRunner:
         if self.settings.cache_folder is not None:
             self._decide(jobs)
         self._log_plan(jobs)
+        self._record_plan(sweep_dir, jobs)
         self._execute(jobs)
+        for job in jobs:
+            if job.ret is not None and not isinstance(job.ret._return_value, Detached):
+                end = _end_event(self.token, job.idx, job.ret)
+                sweeps.append(sweep_dir, {**end, "by": "launcher"})
         failed = [
             job for job in jobs if job.ret is not None and job.ret.status != JobStatus.COMPLETED
         ]
@@ -669,7 +751,34 @@ class SweepRunner:
             where = f"{job.folder.parent.name}/{job.folder.name}" if job.folder else ""
             log.info(f"\t{job.name}: {label:<13} {where}")
 
+    def _record_plan(self, sweep_dir: Path, jobs: list[_Job]) -> None:
+        """The launch and each job's action in the sweep record (:mod:`exca.sweeps`)."""
+        settings = self.settings
+        cache = None if settings.cache_folder is None else str(settings.cache_folder)
+        launch = {"launcher": self.name, "n": len(jobs), "wait": settings.wait}
+        sweeps.append(
+            sweep_dir,
+            {"event": "launch", "launch": self.token, **launch, "cache_folder": cache},
+        )
+        for job in jobs:
+            event = {
+                "event": "job",
+                "launch": self.token,
+                "idx": job.idx,
+                "overrides": filter_overrides(job.overrides),
+                "action": job.action,
+                "folder": None if job.folder is None else str(job.folder),
+                "job_id": None if job.live is None else str(job.live.job_id),
+            }
+            sweeps.append(sweep_dir, event)
+
     # ---- 3. run ----
+    def _runner(self, remote: bool, task: TaskFunction | None = None) -> JobRunner:
+        state = Singleton.get_state() if remote else None
+        record = os.path.abspath(str(self.config.hydra.sweep.dir))  # jobs may chdir
+        task = self.task_function if task is None else task
+        return JobRunner(self.hydra_context, task, state, record=record, launch=self.token)
+
     def _execute(self, jobs: list[_Job]) -> None:
         to_run = [job for job in jobs if job.action == "run"]
         if self.settings.mode == "force" or self.settings.mode == "retry":
@@ -677,14 +786,17 @@ class SweepRunner:
                 if job.folder is not None:
                     _clear(job.folder)
         served = [job for job in jobs if job.action in ("cached", "failed-before")]
+        if not self.settings.wait:
+            self._detach(jobs, to_run, served)
+            return
         if self.cluster is None:
-            runner = JobRunner(self.hydra_context, self.task_function)
+            runner = self._runner(remote=False)
             backend = get_backend(None, Resources())
             submitted = backend.submit_many(runner, [self._job_args(job) for job in to_run])
             self._serve(served)
             self._collect(to_run, submitted)
         else:
-            runner = JobRunner(self.hydra_context, self.task_function, Singleton.get_state())
+            runner = self._runner(remote=True)
             windowed = self.cluster == "local" and self.settings.max_jobs is not None
             if windowed:
                 self._serve(served)
@@ -696,6 +808,37 @@ class SweepRunner:
         self._wait_running([job for job in jobs if job.action == "running"])
         self._serve_duplicates(jobs)
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+
+    def _detach(self, jobs: list[_Job], to_run: list[_Job], served: list[_Job]) -> None:
+        """``wait=false``: submits the uncached jobs, serves the cached ones and returns
+        at once; the jobs not finished get a :class:`Detached` return value."""
+        submitted = self._submit(self._runner(remote=True), to_run)
+        self._serve(served)
+        for job, sub in zip(to_run, submitted, strict=True):
+            job.ret = self._detached_return(job, str(sub.job_id))
+        for job in jobs:
+            if job.action == "running" and job.live is not None:
+                job.ret = self._detached_return(job, str(job.live.job_id))
+        for job in jobs:
+            if job.action == "duplicate":
+                job.ret = self._detached_return(job, jobs[job.first].job_id)
+        waiting = [
+            job for job in jobs if isinstance(getattr(job.ret, "_return_value", None), Detached)
+        ]
+        if waiting:
+            ids = sorted({str(j.ret._return_value.job_id) for j in waiting})  # type: ignore[union-attr]
+            sweep_dir = Path(str(self.config.hydra.sweep.dir)).resolve()
+            log.info(
+                f"[{self.name}] hydra.launcher.wait=false: {len(waiting)} jobs left running "
+                f"(job ids: {', '.join(ids)}). Follow them with:\n\texca sweep {sweep_dir} "
+                "--watch\nthen run this command again to collect every result from the cache"
+            )
+
+    def _detached_return(self, job: _Job, job_id: str | None) -> JobReturn:
+        ret = self._failed_return(job, RuntimeError())
+        ret.status = JobStatus.COMPLETED
+        ret.return_value = Detached(job_id=job_id, folder=job.folder)
+        return ret
 
     def _job_args(self, job: _Job) -> tuple[tp.Any, ...]:
         return (job.config, None if job.folder is None else str(job.folder))
@@ -714,6 +857,9 @@ class SweepRunner:
         backend = get_backend(self.cluster, self._resources())
         submitted = backend.submit_many(runner, [self._job_args(job) for job in jobs])
         for job, sub in zip(jobs, submitted, strict=True):
+            job.job_id = str(sub.job_id)
+            event = {"event": "submitted", "launch": self.token, "idx": job.idx}
+            sweeps.append(str(self.config.hydra.sweep.dir), {**event, "job_id": job.job_id})
             if job.folder is not None:  # a sweep launched again meanwhile waits for it
                 layout.save_job(job.folder, sub)
         ids = ", ".join(str(s.job_id) for s in submitted[:5]) + (", ..." if len(jobs) > 5 else "")

@@ -50,7 +50,8 @@ class ExcaLauncherConf:
 
     Execution (same names as :class:`exca.TaskInfra`'s fields): ``logs`` (submitit's
     folder, ``%j`` is the job id), ``max_jobs`` (jobs running at the same time: Slurm
-    array parallelism, or local processes), and the resources.
+    array parallelism, or local processes), ``wait`` (false: submit and return at once,
+    see ``exca sweep``), and the resources.
     """
 
     _target_: str = f"{_MODULE}.ExcaInlineLauncher"
@@ -70,6 +71,9 @@ class ExcaLauncherConf:
     # where and how jobs run
     logs: str = "${hydra.sweep.dir}/.submitit/%j"
     max_jobs: tp.Optional[int] = None  # noqa: UP045
+    # false (exca_slurm, exca_local): submit the uncached jobs and return at once; run the
+    # same command again to collect the results from the cache
+    wait: bool = True
     job_name: tp.Optional[str] = "${hydra.job.name}"  # noqa: UP045
     timeout_min: tp.Optional[int] = 60  # noqa: UP045
     nodes: tp.Optional[int] = 1  # noqa: UP045
