@@ -257,15 +257,25 @@ def _infra_fields(owner: type) -> list[str]:
     return tp.cast(list[str], cached)
 
 
+def _holder(obj: tp.Any, name: str) -> dict[str, tp.Any]:
+    """The dict holding attribute ``name`` of a model: its fields, or its private
+    attributes for an infra declared as one (``_infra: TaskInfra = TaskInfra()``)."""
+    if name[:1] == "_":
+        private = getattr(obj, "__pydantic_private__", None)
+        return {} if private is None else tp.cast(dict[str, tp.Any], private)
+    return tp.cast(dict[str, tp.Any], obj.__dict__)
+
+
 def _bound_infra(obj: tp.Any, name: str) -> tp.Any:
-    """The infra field ``name`` of ``obj``, bound to ``obj`` (an own copy if it was shared)."""
-    infra = obj.__dict__.get(name)
+    """The infra ``name`` of ``obj``, bound to ``obj`` (an own copy if it was shared)."""
+    holder = _holder(obj, name)
+    infra = holder.get(name)
     if not isinstance(infra, BaseInfra):
         raise TypeError(f"{type(obj).__name__}.{name} is not an infra (got {infra!r})")
     if infra._obj is not obj:
         if infra._obj is not None:
             infra = copy.deepcopy(infra)
-            obj.__dict__[name] = infra
+            holder[name] = infra
         infra._bind(obj, name)
     return infra
 
@@ -375,10 +385,16 @@ class BaseInfra(Execution, _Location):
 
         def wrapper(obj: tp.Any, *args: tp.Any, **kwargs: tp.Any) -> tp.Any:
             name = default_private["_field_name"]
-            infra = obj.__dict__.get(name)
+            infra = _holder(obj, name).get(name)
             private = getattr(infra, "__pydantic_private__", None)
             if private is None or private.get("_obj") is not obj:
                 infra = _bound_infra(obj, name)
+                private = _private(infra)
+            spec = default_private["_spec"]
+            if private["_spec"] is not spec and spec is not None and infra.spec is not spec:
+                # the method of a parent class, overridden by a re-decorated one and called
+                # through super(): it runs as is (the override's infra caches the result)
+                return spec.method(obj, *args, **kwargs)
             return infra._call(*args, **kwargs)
 
         return wrapper
@@ -390,13 +406,38 @@ class BaseInfra(Execution, _Location):
     def __set_name__(self, owner: type, name: str) -> None:
         # called when the class body `infra: TaskInfra = TaskInfra()` is created:
         # inject an after-validator that binds each owner instance to its infra
-        if self._spec is not None:
-            _SPECS[(owner, name)] = self._spec
+        if not (isinstance(owner, type) and issubclass(owner, pydantic.BaseModel)):
+            raise RuntimeError(
+                f"{type(self).__name__} {name!r} is a class attribute of {owner.__qualname__}, "
+                "which is not a pydantic model: infras are fields of pydantic.BaseModel "
+                "subclasses"
+            )
+        config = owner.__dict__.get("model_config")
+        if isinstance(config, dict) and "extra" not in config:
+            # a misspelled parameter of a model carrying an infra is an error (as in exca
+            # 0.6.0), unless the model says otherwise (eg: extra="allow")
+            config["extra"] = "forbid"
+        applied = self._spec is not None
+        if applied:
+            _SPECS[(owner, name)] = self._spec  # type: ignore[assignment]
             _FOUND.clear()
         self._field_name = name
+        if name[:1] == "_":  # a private attribute: bound when the method is first called
+            if not applied:
+                raise RuntimeError(
+                    f"Infra {name!r} of {owner.__qualname__} decorates no method: use "
+                    f"@{name}.apply on one of its methods"
+                )
+            return
         defaults: dict[type, tp.Any] = {}  # owner class -> default of the field
 
         def _exca_bind(obj: tp.Any) -> tp.Any:
+            if not applied and type(obj).model_fields[name].default is self:
+                raise RuntimeError(
+                    f"Infra {name!r} of {type(obj).__qualname__} was not applied to a method: "
+                    f"decorate one with @{name}.apply (a subclass redeclaring the infra must "
+                    "re-apply it)"
+                )
             infra = obj.__dict__.get(name)
             if isinstance(infra, BaseInfra):
                 private = _private(infra)
@@ -422,6 +463,28 @@ class BaseInfra(Execution, _Location):
 
         setattr(owner, f"_exca_bind_{name}", pydantic.model_validator(mode="after")(_exca_bind))
         _install_setattr_guard(owner)
+
+    def _update(self, mapping: BaseInfra | tp.Mapping[str, tp.Any] | None = None, **kwargs: tp.Any) -> None:
+        """Sets fields of this infra from another infra, a mapping and/or keywords.
+
+        The exca 0.6.0 pattern copying the settings of a public infra into a private
+        one: ``self._infra._update(self.infra)`` in ``model_post_init``. Fields the
+        other infra has but this one does not are an error (``ValueError``).
+        """
+        values: dict[str, tp.Any] = {}
+        if isinstance(mapping, BaseInfra):
+            values.update((k, v) for k, v in mapping.__dict__.items() if k in type(mapping).model_fields)
+        elif mapping is not None:
+            values.update(mapping)
+        values.update(kwargs)
+        fields = type(self).model_fields
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            raise ValueError(f"{type(self).__name__} has no field {unknown} (in _update)")
+        for key, value in values.items():
+            if key == "workdir" and isinstance(value, dict):
+                value = WorkDir(**value)
+            setattr(self, key, copy.deepcopy(value))
 
     def _bind(self, obj: tp.Any, name: str) -> None:
         private = _private(self)
@@ -524,7 +587,7 @@ class BaseInfra(Execution, _Location):
             method_name = exclude.split(":", 1)[1]
             method = getattr(self.obj, method_name, None)
             if method is None:
-                raise AttributeError(
+                raise RuntimeError(
                     f"exclude_from_cache_uid='method:{method_name}': "
                     f"{type(self.obj).__name__} has no method {method_name!r}"
                 )

@@ -18,6 +18,7 @@ import os
 import pathlib
 import sys
 import typing as tp
+import warnings
 
 from . import uid as _uid
 
@@ -84,6 +85,22 @@ class ConfDictOps:
                 f"Unknown ConfDict operation {key!r} (keys or values of format '=<name>=' "
                 f"are reserved for operations: {sorted(cls.ALL)})"
             )
+
+
+class _DeprecatedAlias:
+    """A class attribute kept for exca 0.6.0 code: ``ConfDict.OVERRIDE`` is
+    ``ConfDict.ops.REPLACE`` (with a DeprecationWarning)."""
+
+    def __init__(self, name: str, target: str) -> None:
+        self.name, self.target = name, target
+
+    def __get__(self, obj: tp.Any, objtype: tp.Any = None) -> str:
+        warnings.warn(
+            f"ConfDict.{self.name} is deprecated: use ConfDict.ops.{self.target}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return tp.cast(str, getattr(ConfDictOps, self.target))
 
 
 def _check_key(key: tp.Any) -> str:
@@ -224,6 +241,7 @@ class ConfDict(dict[str, tp.Any]):
     UID_VERSION: tp.ClassVar[int] = _uid_version_from_env()
     LATEST_UID_VERSION: tp.ClassVar[int] = _uid.LATEST_VERSION
     ops: tp.ClassVar[type[ConfDictOps]] = ConfDictOps
+    OVERRIDE: tp.ClassVar[str] = tp.cast(str, _DeprecatedAlias("OVERRIDE", "REPLACE"))
 
     def __init__(self, mapping: Mapping = None, **kwargs: tp.Any) -> None:
         super().__init__()
@@ -249,10 +267,29 @@ class ConfDict(dict[str, tp.Any]):
         dict values merge recursively into existing sub-dicts, other values replace
         existing ones, and operation tokens (see :class:`ConfDictOps`) apply in order.
 
+        A patch that raises (``ValueError`` for a misused operation, ``TypeError`` for a
+        non-integer key inside a list) leaves the ConfDict unchanged.
+
         >>> cfg = ConfDict({"a": {"x": 1}, "b": {"x": 2}})
         >>> cfg.update({"a": {"=replace=": True, "y": 4}, "b.y": 12})
         >>> cfg
         {'a': {'y': 4}, 'b': {'x': 2, 'y': 12}}
+
+        Operations (see :class:`ConfDictOps`) in a patch:
+
+        >>> cfg = ConfDict({"a": {"x": 1}, "b": {"x": 2}, "c": 3})
+        >>> cfg.update(
+        ...     {
+        ...         "a": {ConfDict.ops.REPLACE: True, ConfDict.ops.AFTER: "b", "y": 4},
+        ...         "b": {"y": 12},
+        ...         "c": ConfDict.ops.DELETE,
+        ...     }
+        ... )
+        >>> cfg
+        {'b': {'x': 2, 'y': 12}, 'a': {'y': 4}}
+        >>> cfg.update({ConfDict.ops.REPLACE: True, "z": 1})  # at the top level too
+        >>> cfg
+        {'z': 1}
         """
         if mapping is not None:
             if isinstance(mapping, _abc.Mapping):
@@ -261,16 +298,35 @@ class ConfDict(dict[str, tp.Any]):
                 raise TypeError(f"ConfDict cannot be built from a string: {mapping!r}")
             else:
                 items = mapping
+            if kwargs:
+                items = [*items, *kwargs.items()]
+        elif kwargs:
+            items = kwargs.items()
+        else:
+            return
+        if not isinstance(items, list | tuple | _abc.ItemsView):
+            items = list(items)  # iterated twice
+        snapshot = _snapshot(self) if _risky(items) else None
+        try:
             for key, val in items:
+                if type(key) is str and key == ConfDictOps.REPLACE:
+                    if val:  # top-level REPLACE: the patch replaces the whole content
+                        dict.clear(self)
+                    continue
                 self[key] = val
-        for key, val in kwargs.items():
-            self[key] = val
+        except (ValueError, TypeError, IndexError):
+            if snapshot is not None:  # leave the ConfDict unchanged
+                dict.clear(self)
+                dict.update(self, snapshot)
+            raise
 
     def __setitem__(self, key: str, val: tp.Any) -> None:
         if type(key) is not str:
             key = _check_key(key)
         cls = type(val)
         if cls in _SCALARS and "." not in key and key[:1] != "=":  # fast path
+            if cls is str and val[:1] == "=":
+                _check_value(key, val)
             if cls is str and val == ConfDictOps.DELETE and key in self:
                 dict.__delitem__(self, key)
             else:
@@ -281,6 +337,9 @@ class ConfDict(dict[str, tp.Any]):
             sub = dict.get(self, head, None)
             if isinstance(sub, _OrderedDict):
                 sub[rest] = _convert(val)
+                return
+            if isinstance(sub, list):
+                _set_in_list(sub, head, rest, val)
                 return
             if not isinstance(sub, ConfDict):
                 if type(val) is str and val == ConfDictOps.DELETE:
@@ -300,6 +359,8 @@ class ConfDict(dict[str, tp.Any]):
             dict.__setitem__(self, key, _convert(val))
             return
         if cls is str:
+            if val[:1] == "=":
+                _check_value(key, val)
             if val == ConfDictOps.DELETE and key in self:
                 dict.__delitem__(self, key)
                 return
@@ -353,7 +414,9 @@ class ConfDict(dict[str, tp.Any]):
         if before or after:
             op = ConfDictOps.BEFORE if before else ConfDictOps.AFTER
             sibling = val[op]
-            if type(sibling) is str and sibling != key and sibling in self.keys():
+            if type(sibling) is str and sibling == key:
+                raise ValueError(f"Cannot place key {key!r} {op} itself")
+            if type(sibling) is str and sibling in self.keys():
                 move = (op, sibling)
                 del val[op]
         if isinstance(existing, ConfDict):
@@ -646,6 +709,77 @@ def _flatten_seq(seq: list[tp.Any] | tuple[tp.Any, ...]) -> tp.Any:
         else:
             items.append(val)
     return type(seq)(items)
+
+
+_KEY_ONLY_OPS = frozenset([ConfDictOps.REPLACE, ConfDictOps.BEFORE, ConfDictOps.AFTER])
+
+
+def _check_value(key: str, val: str) -> None:
+    """Raises for an operation token that is only valid as a key, used as a value."""
+    if val in _KEY_ONLY_OPS:
+        raise ValueError(
+            f"ConfDict operation {val!r} given as the value of key {key!r}: it is only valid "
+            f"as a key of a sub-dict (eg: {{{key!r}: {{{val!r}: ...}}}}); only "
+            f"{ConfDictOps.DELETE!r} is a value"
+        )
+
+
+def _set_in_list(seq: list[tp.Any], head: str, rest: str, val: tp.Any) -> None:
+    """Sets ``val`` at the dotted key ``rest`` inside the list held by key ``head``."""
+    part, _, tail = rest.partition(".")
+    try:
+        index = int(part)
+    except ValueError:
+        raise TypeError(
+            f"Cannot set key {part!r} inside {head!r}: it holds a list, whose keys are "
+            "integer indices"
+        ) from None
+    item = seq[index]  # IndexError if out of range: lists are not extended
+    if tail:
+        if isinstance(item, ConfDict):
+            item[tail] = val
+        elif isinstance(item, list):
+            _set_in_list(item, f"{head}.{part}", tail, val)
+        else:
+            raise TypeError(
+                f"Cannot set key {tail!r} inside {head}.{part}: it holds a "
+                f"{type(item).__name__}, not a dict or a list"
+            )
+    elif isinstance(item, ConfDict) and _is_mapping(val):
+        item.update(val)
+    else:
+        seq[index] = _convert(val)
+
+
+def _risky(items: tp.Iterable[tuple[tp.Any, tp.Any]]) -> bool:
+    """True if applying a patch can raise halfway (operation tokens, dotted keys)."""
+    todo: list[tp.Any] = [items]
+    while todo:
+        for key, val in todo.pop():
+            if type(key) is not str or "." in key or key[:1] == "=":
+                return True
+            if type(val) is str:
+                if val[:1] == "=":
+                    return True
+            elif isinstance(val, _abc.Mapping):
+                todo.append(val.items())
+    return False
+
+
+def _snapshot(value: tp.Any) -> tp.Any:
+    """A copy of the containers of a ConfDict (same types), to restore it after an error."""
+    if isinstance(value, ConfDict):
+        out = ConfDict()
+        for k, v in value.items():
+            dict.__setitem__(out, k, _snapshot(v))
+        return out
+    if isinstance(value, _OrderedDict):
+        return _OrderedDict((k, _snapshot(v)) for k, v in value.items())
+    if type(value) is list:
+        return [_snapshot(v) for v in value]
+    if type(value) is tuple:
+        return tuple(_snapshot(v) for v in value)
+    return value
 
 
 def _copy(value: tp.Any) -> tp.Any:

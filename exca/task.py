@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import layout
 from .backends import LocalJob, get_backend, in_job, slurm_state
-from .base import BaseInfra, Mode, _bound_infra, _check_exclude, _private
+from .base import BaseInfra, Mode, _bound_infra, _check_exclude, _holder, _private
 from .cachedict import CacheDict
 from .submit import SubmitInfra
 
@@ -106,14 +106,19 @@ class TaskInfra(BaseInfra):
 
         def wrapper(obj: tp.Any) -> tp.Any:
             name = default_private["_field_name"]
-            infra = obj.__dict__.get(name)
+            infra = _holder(obj, name).get(name)
             private = getattr(infra, "__pydantic_private__", None)
-            if private is not None and private.get("_obj") is obj:
-                ram = private["_ram"]
-                if ram is not _MISSING:  # set once force mode recomputed, if any
-                    return ram
-            else:
+            if private is None or private.get("_obj") is not obj:
                 infra = _bound_infra(obj, name)
+                private = _private(infra)
+            spec = default_private["_spec"]
+            if private["_spec"] is not spec and spec is not None and infra.spec is not spec:
+                # the method of a parent class overridden by a re-decorated one, called
+                # through super(): it runs as is (the override's infra caches the result)
+                return spec.method(obj)
+            ram = private["_ram"]
+            if ram is not _MISSING:  # set once force mode recomputed, if any
+                return ram
             return infra._call()
 
         return wrapper

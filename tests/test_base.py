@@ -168,11 +168,10 @@ def test_unattached_infra_error() -> None:
         TaskInfra().uid()
 
 
-def test_subclass_overriding_the_infra_field(tmp_path: Path) -> None:
-    obj = NewVersion(x=3, infra={"folder": tmp_path})
-    assert obj.process() == 3
-    assert CALLS == [("Base", 3)]
-    assert obj.infra.uid() == f"{__name__}.NewVersion.process,2/x=3-{ConfDict(x=3).to_uid()[-8:]}"
+def test_subclass_redeclaring_the_infra_without_applying_it(tmp_path: Path) -> None:
+    # as in exca 0.6.0: the redeclared infra decorates nothing, the subclass must re-apply it
+    with pytest.raises(RuntimeError, match="'infra' of NewVersion was not applied"):
+        NewVersion(x=3, infra={"folder": tmp_path})
 
 
 def test_subclass_overriding_the_method(tmp_path: Path) -> None:
@@ -254,7 +253,7 @@ def test_exclude_from_cache_uid_errors() -> None:
         def process(self) -> int:
             return 1
 
-    with pytest.raises(AttributeError, match="MissingMethod has no method '_missing'"):
+    with pytest.raises(RuntimeError, match="MissingMethod has no method '_missing'"):
         MissingMethod().infra.uid()
 
 

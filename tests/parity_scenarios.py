@@ -1,0 +1,656 @@
+"""Scenarios of the differential tests against exca 0.6.0 (``tests/test_parity_060.py``).
+
+Each scenario is a snippet run under both packages, in a fresh process, in a fresh folder
+(``TMP``), with ``CONFDICT_UID_VERSION=3``. It records what a user's code observes in
+``OUT`` (results, folder names relative to ``TMP``, exception type names as
+``"raise <Type>"``) and prints it as JSON with ``done()``. Both sides must print the same,
+except for the keys listed in ``deliberate``: there this package differs on purpose, the
+value it gives is pinned and the reason is listed on docs/coming-from-0.6.0.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import textwrap
+import typing as tp
+
+PRELUDE = '''
+import json, os, sys, typing as tp, warnings, logging, collections, pickle
+from pathlib import Path
+import pydantic
+import exca
+from exca import ConfDict, TaskInfra, MapInfra, SubmitInfra
+TMP = Path.cwd()
+OUT = {}
+def rec(key, fn):
+    try:
+        OUT[key] = fn()
+    except Exception as e:
+        OUT[key] = "raise " + type(e).__name__
+def rel(p):
+    return str(Path(p).relative_to(TMP))
+def folders(root="."):
+    return sorted(
+        rel(p) for p in (TMP / root).rglob("*") if p.is_dir() and "logs" not in p.parts
+        and "code" not in p.parts and not p.name.startswith((".", "_"))
+        and not p.name.endswith("-cache"))
+def done():
+    print(json.dumps(OUT, default=str, sort_keys=True))
+'''
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    name: str
+    code: str
+    # key -> (the value this package gives, why it differs from 0.6.0)
+    deliberate: dict[str, tuple[tp.Any, str]] = dataclasses.field(default_factory=dict)
+
+    def script(self) -> str:
+        return PRELUDE + textwrap.dedent(self.code) + "\ndone()\n"
+
+
+SCENARIOS: list[Scenario] = []
+
+
+def scenario(name: str, code: str, **deliberate: tuple[tp.Any, str]) -> None:
+    SCENARIOS.append(Scenario(name, code, deliberate))
+
+
+# ---------------------------------------------------------------- subclassing
+scenario(
+    "subclass_folder_naming",
+    """
+    class Base(pydantic.BaseModel):
+        p: int = 12
+        infra: TaskInfra = TaskInfra(folder=TMP / "c")
+        @infra.apply
+        def func(self) -> int:
+            return self.p
+    class Child(Base):  # does not re-apply: shares Base's folder
+        q: int = 1
+    class Override(Base):
+        infra: TaskInfra = TaskInfra(folder=TMP / "c")
+        @infra.apply
+        def func(self) -> int:
+            return 2 * self.p
+    class SuperCall(Base):
+        infra: TaskInfra = TaskInfra(folder=TMP / "c")
+        @infra.apply
+        def func(self) -> int:
+            return super().func() + 1
+    rec("base", lambda: Base().func())
+    rec("child", lambda: Child(q=2).func())
+    rec("override", lambda: Override().func())
+    rec("super", lambda: SuperCall().func())
+    rec("child_uid", lambda: Child(q=2).infra.uid())
+    rec("super_uid", lambda: SuperCall().infra.uid())
+    rec("folders", lambda: [f for f in folders("c") if f.count("/") == 1])
+    """,
+)
+
+scenario(
+    "nested_model_own_infra",
+    """
+    class Xp(pydantic.BaseModel):
+        a: int = 1
+        infra: TaskInfra = TaskInfra(version="12")
+        @infra.apply
+        def run(self) -> int:
+            return self.a
+    class Main(pydantic.BaseModel):
+        xp: Xp = Xp()
+        infra: TaskInfra = TaskInfra(folder=TMP / "c")
+        @infra.apply
+        def run(self) -> int:
+            return self.xp.run() + 10
+    m = Main(xp={"a": 3})
+    rec("result", m.run)
+    rec("xp_uid_has_version", lambda: ",12/" in m.xp.infra.uid())
+    rec("main_uid", lambda: m.infra.uid())
+    rec("main_cfg", lambda: m.infra.config(uid=True, exclude_defaults=True))
+    """,
+)
+
+scenario(
+    "redeclared_infras",
+    """
+    class Base(pydantic.BaseModel):
+        infra: TaskInfra = TaskInfra()
+        @infra.apply
+        def func(self) -> int:
+            return 1
+    def redeclare():
+        class Child(Base):
+            infra: TaskInfra = TaskInfra()
+        return Child().func()
+    rec("redeclared_task", redeclare)
+    class MBase(pydantic.BaseModel):
+        infra: MapInfra = MapInfra()
+        @infra.apply(item_uid=str)
+        def func(self, items: list[int]) -> tp.Iterator[int]:
+            for i in items:
+                yield i
+    def mredeclare():
+        class MChild(MBase):
+            infra: MapInfra = MapInfra()
+        return list(MChild().func([1]))
+    rec("redeclared_map", mredeclare)
+    """,
+)
+
+# ---------------------------------------------------------------- where infras live
+scenario(
+    "private_attribute_infra",
+    """
+    class P(pydantic.BaseModel):
+        x: int = 2
+        _infra: TaskInfra = TaskInfra(folder=TMP / "c")
+        @_infra.apply
+        def run(self) -> int:
+            return 3 * self.x
+    a, b = P(x=1), P(x=2)
+    rec("a", a.run)
+    rec("b", b.run)
+    rec("own_copies", lambda: a._infra is not b._infra)
+    rec("uid", lambda: b._infra.uid())
+    rec("folders", lambda: [f for f in folders("c") if f.count("/") == 1])
+    """,
+)
+
+scenario(
+    "infra_on_plain_class",
+    """
+    def make():
+        class NotModel:
+            infra = TaskInfra()
+            @infra.apply
+            def run(self) -> int:
+                return 1
+        return NotModel().run()
+    rec("plain_class", make)
+    """,
+)
+
+scenario(
+    "shared_infra_object",
+    """
+    class S(pydantic.BaseModel):
+        x: int = 1
+        infra: TaskInfra = TaskInfra()
+        @infra.apply
+        def run(self) -> int:
+            return self.x
+    shared = TaskInfra(folder=TMP / "c")
+    a, b = S(x=1, infra=shared), S(x=2, infra=shared)
+    rec("a", a.run)
+    rec("b", b.run)
+    rec("distinct", lambda: a.infra is not b.infra)
+    rec("b_uid", lambda: b.infra.uid())
+    rec("never_applied_config", lambda: TaskInfra().config())
+    """,
+)
+
+scenario(
+    "exclude_method_missing",
+    """
+    def make():
+        class E(pydantic.BaseModel):
+            x: int = 1
+            infra: TaskInfra = TaskInfra()
+            @infra.apply(exclude_from_cache_uid="method:does_not_exist")
+            def run(self) -> int:
+                return self.x
+        return E
+    rec("class_creation", lambda: make().__name__)
+    rec("uid", lambda: make()().infra.uid())
+    rec("call", lambda: make()().run())
+    """,
+)
+
+# ---------------------------------------------------------------- ConfDict operations
+scenario(
+    "confdict_ops",
+    """
+    ops = ConfDict.ops
+    def upd(base, *updates):
+        cd = ConfDict(base)
+        for u in updates:
+            cd.update(u)
+        return [cd, list(cd)]
+    rec("replace", lambda: upd({"a": {"b": 1, "c": 2}}, {"a": {ops.REPLACE: True, "d": 3}}))
+    rec("replace_top", lambda: upd({"a": 1, "b": 2}, {ops.REPLACE: True, "c": 3}))
+    rec("delete", lambda: upd({"a": {"b": 1, "c": 2}}, {"a": {"b": ops.DELETE}}))
+    rec("before", lambda: upd({"a": 1, "b": 2, "c": 3}, {"c": {ops.BEFORE: "a"}}))
+    rec("after", lambda: upd({"a": 1, "b": 2, "c": 3}, {"a": {ops.AFTER: "b"}}))
+    def invalid(update):
+        cd = ConfDict({"a": 1, "b": {"x": 1}, "c": 3})
+        before = cd.to_yaml()
+        try:
+            cd.update(update)
+        except Exception as e:
+            return [type(e).__name__, cd.to_yaml() == before]
+        return ["no error", cd]
+    rec("both", lambda: invalid({"c": {ops.BEFORE: "a", ops.AFTER: "b"}}))
+    rec("self", lambda: invalid({"c": {ops.BEFORE: "c"}}))
+    rec("op_value", lambda: invalid({"a": ops.REPLACE}))
+    rec("op_key", lambda: invalid({ops.DELETE: 1}))
+    rec("unknown_token", lambda: invalid({"a": {"=x=": 1}}))
+    rec("partial", lambda: invalid({"a": 12, "c": {ops.BEFORE: "c"}}))
+    def override():
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            value = ConfDict.OVERRIDE
+        return [value == ops.REPLACE, [x.category.__name__ for x in w]]
+    rec("override_alias", override)
+    def list_key():
+        cd = ConfDict({"a": [1, 2]})
+        cd["a.x"] = 3
+        return cd
+    rec("list_key", list_key)
+    def list_ok():
+        cd = ConfDict({"a": [{"b": 1}, 2]})
+        cd["a.0.b"] = 3
+        return cd
+    rec("list_ok", list_ok)
+    """,
+    **{
+        key: (
+            ["ValueError", True],
+            "a patch that raises leaves the ConfDict unchanged; 0.6.0 leaves it half-updated",
+        )
+        for key in ("both", "self", "unknown_token", "partial")
+    },
+)
+
+# ---------------------------------------------------------------- ordered mappings
+scenario(
+    "ordered_dict_fields",
+    """
+    class Sub(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(extra="forbid")
+        k: int = 0
+    class O(pydantic.BaseModel):
+        d: collections.OrderedDict[str, int] = collections.OrderedDict()
+        p: dict[str, int] = {}
+        s: collections.OrderedDict[str, Sub] = collections.OrderedDict()
+        infra: TaskInfra = TaskInfra(folder=TMP / "c")
+        @infra.apply
+        def run(self) -> list:
+            return list(self.d)
+    o = O(d=collections.OrderedDict([("b", 1), ("a", 2)]), s={"a": {"k": 12}})
+    rec("type", lambda: type(o.d).__name__)
+    rec("order", lambda: list(o.d))
+    rec("run", o.run)
+    rec("yaml", lambda: (o.infra.uid_folder() / "config.yaml").read_text())
+    rec("uid_cfg", lambda: o.infra.config(uid=True, exclude_defaults=True).to_uid())
+    def reload():
+        cfg = ConfDict.from_yaml(o.infra.uid_folder() / "config.yaml")
+        return list(O(**cfg).d)
+    rec("reload", reload)
+    rec("clone", lambda: list(o.infra.clone_obj(p={"y": 1, "x": 2}).d))
+    o2 = O(d=collections.OrderedDict([("a", 2), ("b", 1)]), s={"a": {"k": 12}})
+    rec("reorder_changes_uid", lambda: o.infra.uid() != o2.infra.uid())
+    p1 = O(p={"x": 1, "y": 2})
+    p2 = O(p={"y": 2, "x": 1})
+    rec("dict_reorder_same_uid", lambda: p1.infra.uid() == p2.infra.uid())
+    """,
+)
+
+# ---------------------------------------------------------------- uid conventions
+scenario(
+    "uid_conventions",
+    """
+    class Sub(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(extra="forbid")
+        _exclude_from_cls_uid = ("b",)
+        a: int = 1
+        b: int = 2
+    class M(pydantic.BaseModel):
+        sub: Sub = Sub()
+        opt_sub: Sub | None = None
+        infra: TaskInfra = TaskInfra()
+        @infra.apply
+        def run(self) -> int:
+            return 1
+    m = M(sub={"b": 3}, opt_sub={"b": 4})
+    rec("cfg", lambda: m.infra.config(uid=True, exclude_defaults=True))
+    rec("uid", lambda: m.infra.uid())
+    """,
+)
+
+DEFAULTS_CHANGE = """
+    import subprocess
+    MOD = '''
+import pydantic, exca
+class T(pydantic.BaseModel):
+    p: int = PVALUE
+    q: int = 0
+    infra: exca.TaskInfra = exca.TaskInfra(folder=FOLDER)
+    @infra.apply
+    def run(self) -> int:
+        return self.q
+class M(pydantic.BaseModel):
+    p: int = PVALUE
+    infra: exca.MapInfra = exca.MapInfra(folder=FOLDER)
+    @infra.apply(item_uid=str)
+    def run(self, items: list[int]):
+        for i in items:
+            yield i + self.p
+'''
+    def call(pvalue):
+        (TMP / "mod_dc.py").write_text(
+            MOD.replace("PVALUE", str(pvalue)).replace("FOLDER", repr(str(TMP / "c"))))
+        code = (
+            "import json, mod_dc\\n"
+            "out = {}\\n"
+            "for name, fn in [('task', lambda: mod_dc.T(q=1).run()),"
+            " ('map', lambda: list(mod_dc.M().run([1])))]:\\n"
+            "    try:\\n"
+            "        out[name] = fn()\\n"
+            "    except Exception as e:\\n"
+            "        out[name] = 'raise ' + type(e).__name__\\n"
+            "print(json.dumps(out))\\n"
+        )
+        proc = subprocess.run([sys.executable, "-c", code], cwd=TMP, capture_output=True,
+                              text=True)
+        return json.loads(proc.stdout.splitlines()[-1]) if proc.stdout else proc.stderr[-300:]
+    rec("first", lambda: call(1))
+    rec("changed_default", lambda: call(2))
+"""
+scenario("changed_class_defaults", DEFAULTS_CHANGE)
+
+# ---------------------------------------------------------------- helpers
+scenario(
+    "discriminated_model",
+    """
+    from exca.helpers import DiscriminatedModel
+    class Base(DiscriminatedModel):
+        pass
+    class Hello(Base):
+        x: int = 1
+    class World(Base):
+        y: str = "w"
+    class Other(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(extra="forbid")
+        z: int = 0
+    class Holder(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(extra="forbid")
+        sub: Base
+        u: Other | Base = Other()
+    rec("plain_string", lambda: type(Holder(sub="World").sub).__name__)
+    rec("dict", lambda: Holder(sub={"type": "Hello", "x": 3}).sub.x)
+    rec("union_model", lambda: type(Holder(sub="Hello", u={"type": "World"}).u).__name__)
+    rec("union_other", lambda: type(Holder(sub="Hello", u={"z": 2}).u).__name__)
+    def unknown():
+        try:
+            Holder(sub={"type": "Nope"})
+        except pydantic.ValidationError as e:
+            return ["ValidationError", "type" in str(e)]
+    rec("unknown", unknown)
+    def clash():
+        class Clash(Base):
+            type: int = 1
+        return Clash().type
+    rec("clash", clash)
+    rec("dump", lambda: Holder(sub="World").model_dump())
+    """,
+)
+
+scenario(
+    "to_config_and_kwargs",
+    """
+    from exca.helpers import to_config, validate_kwargs
+    def func(a: int, b: str = "x") -> str:
+        return b * a
+    def kw(a: int, **kwargs: int) -> int:
+        return a
+    cfg = to_config(func, a=2)
+    rec("build", cfg.build)
+    rec("pickles", lambda: type(pickle.loads(pickle.dumps(cfg))).__name__)
+    rec("validate_kw", lambda: validate_kwargs(kw, {"a": 1, "z": 2}))
+    rec("validate_bad", lambda: validate_kwargs(func, {"a": 1, "z": 2}))
+    rec("validate_missing", lambda: validate_kwargs(func, {"b": "y"}))
+    """,
+)
+
+scenario(
+    "find_slurm_job_local",
+    """
+    from exca.helpers import find_slurm_job
+    class T(pydantic.BaseModel):
+        p: int = 1
+        infra: TaskInfra = TaskInfra(folder=TMP / "c", cluster="local")
+        @infra.apply
+        def run(self) -> int:
+            return self.p
+    class M(pydantic.BaseModel):
+        p: int = 1
+        infra: MapInfra = MapInfra(folder=TMP / "c", cluster="local")
+        @infra.apply(item_uid=str)
+        def run(self, items: list[int]) -> tp.Iterator[int]:
+            for i in items:
+                yield i * self.p
+    t = T(p=3)
+    job = t.infra.job()
+    rec("task_result", job.result)
+    def found_task():
+        found = find_slurm_job(job_id=str(job.job_id), folder=TMP / "c")
+        return found is not None and dict(found.uid_config) == dict(t.infra.config(uid=True, exclude_defaults=True))
+    rec("task_found", found_task)
+    m = M(p=2)
+    rec("map", lambda: list(m.run([1, 2])))
+    def found_map():
+        jobs = [p.name for p in (TMP / "c" / "logs").rglob("*") if p.is_dir()] if (TMP / "c" / "logs").exists() else []
+        for p in (TMP / "c").rglob("*_submitted.pkl"):
+            jid = p.name.split("_")[0]
+            found = find_slurm_job(job_id=jid, folder=TMP / "c")
+            if found is not None and "infra" not in found.uid_config:
+                if dict(found.uid_config) == dict(m.infra.config(uid=True, exclude_defaults=True)):
+                    return True
+        return False
+    rec("map_found", found_map)
+    """,
+)
+
+# ---------------------------------------------------------------- calls
+scenario(
+    "map_calls",
+    """
+    class M(pydantic.BaseModel):
+        p: int = 1
+        infra: MapInfra = MapInfra()
+        @infra.apply(item_uid=str)
+        def process(self, nums: tp.Sequence[int]) -> tp.Iterator[int]:
+            for n in nums:
+                yield n * 2
+    m = M()
+    rec("positional", lambda: list(m.process([1, 2])))
+    rec("keyword", lambda: list(m.process(nums=[12])))
+    rec("wrong_name", lambda: list(m.process(items=[12])))
+    rec("extra_arg", lambda: list(m.process([12], [13])))
+    rec("extra_kw", lambda: list(m.process([12], other=1)))
+    """,
+)
+
+scenario(
+    "submit_calls",
+    """
+    class S(pydantic.BaseModel):
+        infra: SubmitInfra = SubmitInfra()
+        @infra.apply
+        @staticmethod
+        def add(a: int, b: int) -> int:
+            return a + b
+    class B(pydantic.BaseModel):
+        p: int = 1
+        infra: SubmitInfra = SubmitInfra(folder=TMP / "c", cluster="local")
+        @infra.apply
+        def mul(self, a: int) -> int:
+            return a * self.p
+    rec("static", lambda: S().add(1, 2))
+    b = B(p=3)
+    def in_batch():
+        with b.infra.batch():
+            b.mul(2)
+    rec("direct_in_batch", in_batch)
+    def batch():
+        with b.infra.batch():
+            jobs = [b.infra.submit(k) for k in range(3)]
+        return [j.result() for j in jobs]
+    rec("batch", batch)
+    """,
+)
+
+# ---------------------------------------------------------------- TaskInfra
+scenario(
+    "task_failures",
+    """
+    COUNT = {"n": 0}
+    class F(pydantic.BaseModel):
+        x: int = 1
+        infra: TaskInfra = TaskInfra()
+        @infra.apply
+        def run(self) -> int:
+            COUNT["n"] += 1
+            if COUNT["n"] < 3:
+                raise ValueError("boom")
+            return COUNT["n"]
+    f = F()
+    rec("first", f.run)
+    rec("status_nofolder", f.infra.status)
+    g = F(x=2, infra={"folder": TMP / "c"})
+    rec("g_first", g.run)
+    rec("g_status", g.infra.status)
+    rec("g_second", g.run)
+    rec("count_after_cached_failure", lambda: COUNT["n"])
+    g2 = F(x=2, infra={"folder": TMP / "c"})
+    rec("g2_cached_failure", g2.run)
+    g3 = F(x=2, infra={"folder": TMP / "c", "mode": "retry"})
+    rec("g3_retry", g3.run)
+    rec("g3_status", g3.infra.status)
+    rec("count", lambda: COUNT["n"])
+    """,
+)
+
+scenario(
+    "task_misc",
+    """
+    class T(pydantic.BaseModel):
+        x: int = 1
+        infra: TaskInfra = TaskInfra(folder=TMP / "c", cluster="local", tasks_per_node=2)
+        @infra.apply
+        def run(self) -> int:
+            return self.x
+    rec("tasks_per_node", lambda: T(x=5).run())
+    class A(pydantic.BaseModel):
+        x: int = 1
+        infra: TaskInfra = TaskInfra(folder=TMP / "a", cluster="local")
+        @infra.apply
+        def run(self) -> int:
+            return self.x
+    records = []
+    class H(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+    logging.getLogger("exca").addHandler(H())
+    logging.getLogger("exca").setLevel(logging.INFO)
+    def array():
+        a = A()
+        with a.infra.job_array(allow_repeated_tasks=True) as arr:
+            for x in [1, 2, 1, 2, 3]:
+                arr.append(A(x=x))
+        return [o.run() for o in arr]
+    rec("array", array)
+    rec("submitted_log", lambda: [r for r in records if r.startswith("Submitted")])
+    rec("bad_version", lambda: TaskInfra(version="a/b"))
+    def msg():
+        try:
+            TaskInfra(version="a/b")
+        except Exception as e:
+            return "must not contain" in str(e)
+    rec("version_msg", msg)
+    """,
+)
+
+# ---------------------------------------------------------------- extra fields
+scenario(
+    "extra_forbid",
+    """
+    class W(pydantic.BaseModel):
+        p: int = 1
+        infra: TaskInfra = TaskInfra()
+        @infra.apply
+        def run(self) -> int:
+            return self.p
+    class A(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(extra="allow")
+        p: int = 1
+        infra: TaskInfra = TaskInfra()
+        @infra.apply
+        def run(self) -> int:
+            return self.p
+    class Sub(W):
+        model_config = pydantic.ConfigDict(frozen=False)
+    class NoInfra(pydantic.BaseModel):
+        p: int = 1
+    rec("bogus", lambda: W(p=2, bogus=3).run())
+    rec("allow", lambda: A(p=2, bogus=3).run())
+    rec("sub_no_extra_key", lambda: Sub(p=2).run())
+    rec("sub_bogus", lambda: Sub(p=2, bogus=3).run())
+    rec("no_infra", lambda: NoInfra(p=2, bogus=3).p)
+    rec("extra_cfg", lambda: W.model_config.get("extra"))
+    """,
+)
+
+scenario(
+    "infra_update_pattern",
+    """
+    class U(pydantic.BaseModel):
+        p: int = 1
+        infra: TaskInfra = TaskInfra()
+        _infra: TaskInfra = TaskInfra(version="2")
+        def model_post_init(self, log__):
+            super().model_post_init(log__)
+            self._infra._update(self.infra)
+        @infra.apply
+        def run1(self) -> int:
+            return self.p
+        @_infra.apply
+        def run(self) -> int:
+            return 2 * self.p
+    u = U(p=3, infra={"folder": TMP / "c"})
+    rec("run", u.run)
+    rec("folder", lambda: rel(u._infra.uid_folder()))
+    rec("run1", u.run1)
+    rec("direct", lambda: (u._infra._update(version="3"), u._infra.version)[1])
+    v = U(p=4, infra={"folder": TMP / "c"})
+    rec("before_uid", lambda: (v._infra._update(version="3"), v._infra.version)[1])
+    """,
+    direct=(
+        "raise FrozenModelError",
+        "an infra is frozen once the uid of its object is computed (its folder is named "
+        "after it); 0.6.0 lets the version change afterwards, making the folder and the "
+        "object disagree. Update infras before the first call (eg: in model_post_init).",
+    ),
+)
+
+scenario(
+    "subconfig_without_forbid",
+    """
+    class Loose(pydantic.BaseModel):
+        k: int = 0
+    class M(pydantic.BaseModel):
+        sub: Loose = Loose()
+        infra: TaskInfra = TaskInfra()
+        @infra.apply
+        def run(self) -> int:
+            return self.sub.k
+    rec("run", lambda: M(sub={"k": 3}).run())
+    """,
+    run=(
+        3,
+        "0.6.0 refuses to compute the uid of a model with a sub-model that does not set "
+        "extra='forbid' (RuntimeError); here the sub-model's own config decides",
+    ),
+)

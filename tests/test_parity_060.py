@@ -1,0 +1,30 @@
+"""Differential tests: the scenarios of ``tests/parity_scenarios.py`` run under exca 0.6.0
+and under this package give the same observations, except the deliberate differences each
+scenario lists (they are on docs/coming-from-0.6.0.md)."""
+
+from __future__ import annotations
+
+import typing as tp
+from pathlib import Path
+
+import pytest
+
+from tests.parity_scenarios import SCENARIOS, Scenario
+
+ENV = {"CONFDICT_UID_VERSION": "3", "EXCA_PROGRESS": "0"}
+
+
+@pytest.mark.parametrize("scn", SCENARIOS, ids=[s.name for s in SCENARIOS])
+def test_parity(scn: Scenario, exca060: tp.Any, ours: tp.Any, tmp_path: Path) -> None:
+    ref = exca060.json(scn.script(), cwd=tmp_path / "ref", env=ENV)
+    got = ours.json(scn.script(), cwd=tmp_path / "ours", env=ENV)
+    assert set(ref) == set(got)
+    unexplained = {}
+    for key, ref_value in ref.items():
+        if key in scn.deliberate:
+            expected, reason = scn.deliberate[key]
+            assert reason and ref_value != expected, f"{key}: no longer a difference"
+            assert got[key] == expected, f"{key}: {got[key]!r} (expected {expected!r})"
+        elif got[key] != ref_value:
+            unexplained[key] = {"0.6.0": ref_value, "ours": got[key]}
+    assert not unexplained, unexplained
