@@ -18,6 +18,7 @@ is pickled, a code snapshot applies) and whether it needs the infra's folder
 from __future__ import annotations
 
 import concurrent.futures
+import copy
 import contextvars
 import getpass
 import logging
@@ -105,6 +106,33 @@ class LocalJob:
     @property
     def state(self) -> str:
         return "FAILED" if self._exception is not None else "COMPLETED"
+
+    def picklable(self) -> LocalJob:
+        """This job, or a copy whose exception pickles (a RuntimeError with the original
+        type, message and traceback text when the original one does not)."""
+        import pickle
+
+        try:
+            pickle.dumps(self)
+            return self
+        except Exception:
+            new = copy.copy(self)
+            new._result = None
+            error = self._exception
+            new._exception = RuntimeError(f"{type(error).__name__}: {error}\n{self._traceback}")
+            return new
+
+    def __setstate__(self, state: dict[str, tp.Any]) -> None:
+        if "_result" in state and "_exception" not in state:  # recorded by exca 0.6.0
+            status, out = state["_result"]
+            failed = status == "failure"
+            state = {
+                "job_id": f"local-{state.get('_name', '')}",
+                "_result": None if failed else out,
+                "_exception": out[0] if failed else None,
+                "_traceback": out[1] if failed else "",
+            }
+        self.__dict__.update(state)
 
 
 class FutureJob:

@@ -46,8 +46,8 @@ def check_version(version: str) -> str:
     (a version must never move a cache outside its folder)."""
     if not version or any(c in version for c in "/\\\0") or set(version) == {"."}:
         raise ValueError(
-            f"version={version!r} cannot be part of a folder name (no '/', '\\', NUL, "
-            "and not only dots)"
+            f"version={version!r} must not contain '/', '\\' or NUL, nor be empty or only "
+            "dots: it is part of the cache folder's name"
         )
     return version
 
@@ -157,7 +157,9 @@ def load_job(folder: Path) -> tp.Any:
         return None
     import submitit
 
-    if not isinstance(job, submitit.Job):  # eg: written by another library
+    from .backends import LocalJob  # an in-process failure, recorded with its traceback
+
+    if not isinstance(job, submitit.Job | LocalJob):  # eg: written by another library
         logger.warning("Ignoring job file %s: it holds a %s", path, type(job).__name__)
         return None
     return job

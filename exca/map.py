@@ -134,7 +134,11 @@ class MapInfra(BaseInfra):
         return len(self.cache_dict) > 0
 
     # ---- computation ----
-    def _call(self, items: tp.Iterable[tp.Any]) -> tp.Iterator[tp.Any]:
+    def _call(self, *args: tp.Any, **kwargs: tp.Any) -> tp.Iterator[tp.Any]:
+        if len(args) == 1 and not kwargs:
+            items = args[0]
+        else:
+            items = self._items_argument(args, kwargs)
         if not isinstance(items, (list, tuple)):
             items = list(items)
         uids = self._item_uids(items)
@@ -178,6 +182,23 @@ class MapInfra(BaseInfra):
         if force:
             self._forced = True
         return _iter_outputs(cd, uids)
+
+    def _items_argument(self, args: tuple[tp.Any, ...], kwargs: dict[str, tp.Any]) -> tp.Any:
+        """The items of a call, given positionally or by the name of the method's parameter
+        (``obj.process(nums=[12])``)."""
+        name = list(inspect.signature(self.spec.method).parameters)[1]
+        wrong = [key for key in kwargs if key != name]
+        if wrong and not args and len(kwargs) == 1:
+            raise NameError(
+                f"{self._name()} takes its items as {name!r}, got keyword argument {wrong[0]!r}"
+            )
+        if len(args) + len(kwargs) != 1:
+            given = [*(repr(type(a).__name__) for a in args), *kwargs]
+            raise ValueError(
+                f"{self._name()} takes exactly one argument, its items ({name!r}), got "
+                f"{len(args) + len(kwargs)}: {', '.join(given) or 'none'}"
+            )
+        return args[0] if args else kwargs[name]
 
     def _chunks(self, uids: list[str]) -> list[list[str]]:
         n = len(uids)

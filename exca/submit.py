@@ -62,6 +62,12 @@ class SubmitInfra(BaseInfra):
         return self._decorate(method)
 
     def _call(self, *args: tp.Any, **kwargs: tp.Any) -> tp.Any:
+        if self._batch is not None:
+            # as in exca 0.6.0: the result of a call inside a batch is not known yet
+            raise AttributeError(
+                f"{self._name()} called inside `with infra.batch():`: use "
+                f"obj.{self._field_name}.submit(...) there, and job.result() after the block"
+            )
         return self.submit(*args, **kwargs).result()
 
     def _run(self, args: tuple[tp.Any, ...], kwargs: dict[str, tp.Any]) -> tp.Any:

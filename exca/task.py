@@ -183,7 +183,11 @@ class TaskInfra(BaseInfra):
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("%s: reading the cached result in %s", self._name(), self._where())
             return self._load()
-        result = self.job().result()
+        job = self.job()
+        if getattr(job, "_sub_jobs", None):  # tasks_per_node > 1: the first task's result
+            result = job.results()[0]
+        else:
+            result = job.result()
         if self.folder is not None and self._is_cached():
             return self._load()
         return result
@@ -227,8 +231,8 @@ class TaskInfra(BaseInfra):
                 f"mode='read-only' but {self._name()} has no cached result in {self._where()}"
             )
         self._check_configs(write=False)  # a config mismatch raises before anything runs
-        if not force and self.cluster is not None and not in_job():
-            job = self._load_job()
+        if not force and (self.cluster is None or not in_job()):
+            job = self._load_job()  # also an in-process failure recorded earlier
             if job is not None:
                 if not (self.mode == "retry" and _failed(job)):
                     self._job = job
@@ -241,9 +245,25 @@ class TaskInfra(BaseInfra):
         if self.cluster is None or in_job():
             logger.info("%s: computing in process (uid folder: %s)", self._name(), self._where())
             self._job = LocalJob(self._run)
+            self._record_failure(self._job)
         else:
             self._submit_jobs([self])
         return self._job
+
+    def _record_failure(self, job: LocalJob) -> None:
+        """Records an in-process failure in the uid folder, with its traceback (as exca
+        0.6.0 does): mode "cached" raises it again, without recomputing, in any process;
+        mode "retry" computes again."""
+        folder = self.uid_folder()
+        if folder is None or job.exception() is None:
+            return
+        logger.warning(
+            "%s: the computation failed (recorded in %s; mode='retry' computes it again):\n%s",
+            self._name(),
+            folder,
+            job._traceback,
+        )
+        layout.save_job(folder, job.picklable())
 
     def _clear_result(self) -> None:
         self._ram = _MISSING
@@ -273,12 +293,29 @@ class TaskInfra(BaseInfra):
         backend = get_backend(first.cluster, first._resources(max_workers=max_workers))
         with first._workdir_context():
             jobs = backend.submit_many(TaskInfra._run, [(infra,) for infra in infras])
+        if len(jobs) == 1:
+            logger.info(
+                "Submitted 1 job for %s through cluster '%s' (job_id=%s, uid folder: %s)",
+                first._name(),
+                first.cluster,
+                jobs[0].job_id,
+                first._where(),
+            )
+        else:
+            logger.info(
+                "Submitted %d jobs (eg: %s) for %s through cluster '%s' (uid folders in %s)",
+                len(jobs),
+                jobs[0].job_id,
+                first._name(),
+                first.cluster,
+                Path(str(first.folder)) / first._method_prefix(),
+            )
         for infra, job in zip(infras, jobs):
             infra._job = job
             folder = infra.uid_folder()
             assert folder is not None
             layout.save_job(folder, job)
-            logger.info(
+            logger.debug(
                 "%s: submitted job %s on cluster %s (uid folder: %s)",
                 infra._name(),
                 job.job_id,
@@ -290,6 +327,8 @@ class TaskInfra(BaseInfra):
         """State of the computation, also for a job submitted by another process."""
         if self._is_cached():
             return "completed"
+        if self.folder is None:  # in process, nothing recorded (as in exca 0.6.0)
+            return "not submitted"
         job = self._job if self._job is not None else self._load_job()
         if job is None:
             return "not submitted"
@@ -350,7 +389,7 @@ class TaskInfra(BaseInfra):
             if not infra._force_pending():
                 if infra._is_cached():
                     continue
-                job = infra._load_job() if infra.cluster is not None else None
+                job = infra._load_job()
                 if job is not None and not (infra.mode == "retry" and _failed(job)):
                     infra._job = job  # running, or failed in mode "cached"
                     continue
@@ -375,5 +414,6 @@ class TaskInfra(BaseInfra):
             for infra in to_run:
                 infra._forced = True
                 infra._job = LocalJob(infra._run)
+                infra._record_failure(infra._job)
             return
         self._submit_jobs(to_run, max_workers=max_workers)

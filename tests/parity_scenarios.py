@@ -562,15 +562,27 @@ scenario(
                 arr.append(A(x=x))
         return [o.run() for o in arr]
     rec("array", array)
-    rec("submitted_log", lambda: [r for r in records if r.startswith("Submitted")])
-    rec("bad_version", lambda: TaskInfra(version="a/b"))
-    def msg():
+    rec("submitted_log", lambda: [r.split(" (")[0] for r in records if r.startswith("Submitted")])
+    def version(v):
         try:
-            TaskInfra(version="a/b")
+            infra = TaskInfra(version=v)
+            class V(pydantic.BaseModel):
+                infra: TaskInfra = TaskInfra()
+                @infra.apply
+                def run(self) -> int:
+                    return 1
+            return V(infra=infra).infra.uid()
         except Exception as e:
-            return "must not contain" in str(e)
-    rec("version_msg", msg)
+            return [type(e).__name__, "must not contain" in str(e)]
+    rec("dots_version", lambda: version(".."))
+    rec("slash_version", lambda: version("a/b"))
     """,
+    slash_version=(
+        ["ValidationError", True],
+        "a version is one folder name: 0.6.0 accepts 'a/b' and nests the cache one folder "
+        "deeper, where nothing finds it by its method folder; rejected when the infra is "
+        "created",
+    ),
 )
 
 # ---------------------------------------------------------------- extra fields

@@ -166,8 +166,25 @@ def test_failure_in_process(tmp_path: Path) -> None:
         task.infra.job().result()
     assert runs(log, 1) == 1
     flag.unlink()
-    # in process, a failure is not cached: a new object computes again
-    assert Recorded(x=1, log=str(log), infra={"folder": tmp_path}).process()["run"] == 2
+    # in process too, a failure is recorded with its traceback (as in exca 0.6.0): a new
+    # object gets the same error without computing again...
+    again = Recorded(x=1, log=str(log), infra={"folder": tmp_path})
+    assert again.infra.status() == "failed"
+    with pytest.raises(ValueError, match="x=1"):
+        again.process()
+    assert runs(log, 1) == 1
+    # ...and mode "retry" computes it again
+    retry = Recorded(x=1, log=str(log), infra={"folder": tmp_path, "mode": "retry"})
+    assert retry.process()["run"] == 2
+    assert retry.infra.status() == "completed"
+    assert not (retry.infra.uid_folder() / "job.pkl").exists()
+
+
+def test_failure_in_process_without_folder(tmp_path: Path) -> None:
+    task = Recorded(x=1, log=str(tmp_path / "log"), flag="/")  # "/" exists: it fails
+    with pytest.raises(ValueError, match="x=1"):
+        task.process()
+    assert task.infra.status() == "not submitted"  # nothing recorded (as in 0.6.0)
 
 
 @pytest.mark.parametrize("cluster", ["local", "debug"])
