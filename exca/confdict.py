@@ -550,7 +550,7 @@ class ConfDict(dict[str, tp.Any]):
     def to_yaml(self, filepath: pathlib.Path | str | None = None) -> str:
         """Exports the ConfDict to a yaml string (single-key sub-dicts are compressed into
         dotted keys), and also writes it to ``filepath`` if provided."""
-        text = _yaml_dump(_uid.simplify(self))
+        text = _yaml_dump(_yaml_simplify(self))
         if filepath is not None:
             pathlib.Path(filepath).write_text(text, encoding="utf8")
         return text
@@ -749,6 +749,25 @@ def _set_in_list(seq: list[tp.Any], head: str, rest: str, val: tp.Any) -> None:
         item.update(val)
     else:
         seq[index] = _convert(val)
+
+
+def _yaml_simplify(data: tp.Any) -> tp.Any:
+    """``uid.simplify`` for yaml dumps, except that an OrderedDict is dumped as is: its
+    keys are data (they may hold dots), never compressed."""
+    if isinstance(data, _OrderedDict):
+        return data
+    if isinstance(data, dict):
+        out: dict[str, tp.Any] = {}
+        for key, sub in data.items():
+            sub = _yaml_simplify(sub)
+            while _uid._is_mergeable(sub):
+                subkey, sub = next(iter(sub.items()))
+                key = f"{key}.{subkey}"
+            out[key] = sub
+        return out
+    if type(data) is list:
+        return [_yaml_simplify(x) for x in data]
+    return data
 
 
 def _risky(items: tp.Iterable[tuple[tp.Any, tp.Any]]) -> bool:

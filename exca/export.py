@@ -36,6 +36,7 @@ caller on the result: ``ConfDict.from_model(obj, uid=True, exclude_defaults=True
 from __future__ import annotations
 
 import dataclasses
+import collections
 import enum
 import pathlib
 import sys
@@ -367,12 +368,14 @@ def _export_value(
             for i, v in enumerate(value)
         ]
     if isinstance(value, dict):
-        return {
+        out = {
             _export_key(k, path): _export_value(
                 v, uid, exclude_defaults, discs, (*path, _export_key(k, path))
             )
             for k, v in value.items()
         }
+        # an OrderedDict keeps its order through configs and uids (its order matters)
+        return collections.OrderedDict(out) if isinstance(value, collections.OrderedDict) else out
     if isinstance(value, set | frozenset):
         items = [_export_value(v, uid, exclude_defaults, discs, path) for v in value]
         try:

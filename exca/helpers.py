@@ -15,6 +15,7 @@ import functools
 import inspect
 import re
 import subprocess
+import sys
 import typing as tp
 from pathlib import Path
 
@@ -41,6 +42,9 @@ class FuncConfig(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid", arbitrary_types_allowed=True)
     _func: tp.ClassVar[tp.Callable[..., tp.Any]]
 
+    def __reduce__(self) -> tp.Any:
+        return (_rebuild_func_config, (type(self)._func, self.__getstate__()))
+
     def _call(self) -> tp.Any:
         names = [n for n in type(self).model_fields if n != "infra"]
         return type(self)._func(**{name: getattr(self, name) for name in names})
@@ -49,11 +53,15 @@ class FuncConfig(pydantic.BaseModel):
 _MODELS: dict[tp.Callable[..., tp.Any], type[FuncConfig]] = {}
 
 
-def _signature_fields(func: tp.Callable[..., tp.Any]) -> dict[str, tp.Any]:
+def _signature_fields(
+    func: tp.Callable[..., tp.Any], skip_variadic: bool = False
+) -> dict[str, tp.Any]:
     fields: dict[str, tp.Any] = {}
     hints = tp.get_type_hints(func)
     for name, param in inspect.signature(func).parameters.items():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            if skip_variadic:
+                continue
             raise TypeError(f"{func.__qualname__}: *args/**kwargs cannot become config fields")
         if name == "infra":
             raise ValueError(f"{func.__qualname__}: a parameter named 'infra' is reserved")
@@ -90,7 +98,21 @@ def to_config_model(func: tp.Callable[..., X]) -> type[FuncConfigProtocol[X]]:
     metaclass: tp.Any = type(FuncConfig)
     model = metaclass(f"{func.__name__}_FuncConfig", (FuncConfig,), namespace)
     _MODELS[func] = model
+    # importable as <module>.<func>_FuncConfig (as in exca 0.6.0), so the class pickles by
+    # reference in this process; instances pickle through the function (see __reduce__)
+    module = sys.modules.get(func.__module__)
+    if module is not None and "<locals>" not in func.__qualname__:
+        if getattr(module, model.__name__, None) is None:
+            setattr(module, model.__name__, model)
     return tp.cast(type[FuncConfigProtocol[X]], model)
+
+
+def _rebuild_func_config(func: tp.Callable[..., tp.Any], state: tp.Any) -> tp.Any:
+    """Unpickles a :func:`to_config` object: its class is built again from the function."""
+    cls = to_config_model(func)
+    obj = cls.__new__(cls)  # type: ignore[call-overload]
+    obj.__setstate__(state)
+    return obj
 
 
 def to_config(func: tp.Callable[..., X], **kwargs: tp.Any) -> FuncConfigProtocol[X]:
@@ -99,18 +121,23 @@ def to_config(func: tp.Callable[..., X], **kwargs: tp.Any) -> FuncConfigProtocol
 
 
 def validate_kwargs(func: tp.Callable[..., tp.Any], kwargs: dict[str, tp.Any]) -> None:
-    """Raises a clear error if ``kwargs`` miss, add, or mistype a parameter of ``func``."""
-    fields = _signature_fields(func)
+    """Raises a clear error if ``kwargs`` miss, add, or mistype a parameter of ``func``
+    (any extra keyword is accepted when ``func`` takes ``**kwargs``)."""
+    fields = _signature_fields(func, skip_variadic=True)
     missing = {n for n, (_, d) in fields.items() if d is ... and n not in kwargs}
     if missing:
         raise ValueError(f"Missing parameter(s) for {func.__qualname__}: {sorted(missing)}")
-    extra = set(kwargs) - set(fields)
+    params = inspect.signature(func).parameters.values()
+    takes_kwargs = any(p.kind == p.VAR_KEYWORD for p in params)
+    extra = set() if takes_kwargs else set(kwargs) - set(fields)
     if extra:
         raise ValueError(
             f"Extra parameter(s) for {func.__qualname__}: {sorted(extra)} "
             f"(available: {sorted(set(fields) - set(kwargs))})"
         )
     for name, value in kwargs.items():
+        if name not in fields:  # taken by **kwargs
+            continue
         annotation = fields[name][0]
         try:
             pydantic.TypeAdapter(annotation).validate_python(value, strict=False)
@@ -197,6 +224,12 @@ class DiscriminatedModel(pydantic.BaseModel):
             cls._discriminator_key = discriminator_key
         key = cls._discriminator_key
         annotations = inspect.get_annotations(cls)
+        if key in annotations:
+            raise RuntimeError(
+                f"{cls.__qualname__} declares a field {key!r}, which is the discriminator key "
+                f"of its DiscriminatedModel hierarchy (it holds the class name): rename the "
+                f"field, or choose another key with discriminator_key=..."
+            )
         if key not in annotations:
             cls.__annotations__ = {**annotations, key: str}
             setattr(cls, key, pydantic.Field(repr=False))
@@ -239,9 +272,11 @@ class DiscriminatedModel(pydantic.BaseModel):
     @pydantic.model_validator(mode="wrap")
     @classmethod
     def _dispatch(cls, data: tp.Any, handler: pydantic.ValidatorFunctionWrapHandler) -> tp.Any:
+        key = cls._discriminator_key
+        if isinstance(data, str):  # a plain class name: that subclass with its defaults
+            data = {key: data}
         if not isinstance(data, dict):
             return handler(data)
-        key = cls._discriminator_key
         name = data.get(key, cls.__name__)
         if name == cls.__name__:
             return handler({**data, **{k: name for k in cls._keys()}})
@@ -310,8 +345,9 @@ def find_slurm_job(*, job_id: str, folder: str | Path | None = None) -> tp.Any:
     The returned ``submitit.SlurmJob`` has ``stdout()``, ``stderr()``, ``result()``,
     ``done()``, ``state``..., plus ``uid_folder`` (a Path), ``config`` (the full
     configuration, a :class:`~exca.ConfDict`) and ``uid_config`` (the configuration
-    its uid is computed from). MapInfra jobs are not recorded per uid folder: they
-    are not found.
+    its uid is computed from). Jobs of infras that record no ``job.pkl`` (MapInfra,
+    SubmitInfra) are found through the submission file submitit writes in their log
+    folder, when it is under ``<folder>/logs`` (the default).
     """
     job_id = str(job_id)
     if folder is None:
@@ -332,6 +368,42 @@ def find_slurm_job(*, job_id: str, folder: str | Path | None = None) -> tp.Any:
         job.uid_folder = path.parent
         job.config = _read_config(path.parent / layout.CONFIG)
         job.uid_config = _read_config(path.parent / layout.UID)
+        return job
+    return _find_in_logs(root, job_id)
+
+
+def _find_in_logs(root: Path, job_id: str) -> tp.Any:
+    """A job of an infra that records no ``job.pkl`` (MapInfra, SubmitInfra), found
+    through the submission file submitit wrote in the infra's log folder (the default
+    ``logs`` lives in the cache folder), or None."""
+    import pickle
+
+    import submitit
+
+    from .base import BaseInfra
+
+    logs = root / "logs"
+    if not logs.is_dir():
+        return None
+    for path in sorted(logs.glob(f"**/{job_id}_submitted.pkl")):
+        try:
+            with path.open("rb") as f:
+                delayed = pickle.load(f)
+        except Exception:  # unreadable, or its classes are gone: not this job
+            continue
+        infra = None  # the submitted callable (maybe wrapped), or its first argument
+        for candidate in [getattr(delayed, "function", None), *getattr(delayed, "args", ())]:
+            candidate = getattr(candidate, "__self__", candidate)
+            if isinstance(candidate, BaseInfra) and candidate._obj is not None:
+                infra = candidate
+                break
+        if infra is None:
+            continue
+        cls = submitit.local.local.LocalJob if infra.cluster == "local" else submitit.SlurmJob
+        job = cls(folder=path.parent, job_id=job_id)
+        job.uid_folder = infra.uid_folder()
+        job.config = infra.config(uid=False, exclude_defaults=False)
+        job.uid_config = infra.config(uid=True, exclude_defaults=True)
         return job
     return None
 

@@ -282,7 +282,7 @@ scenario(
     rec("type", lambda: type(o.d).__name__)
     rec("order", lambda: list(o.d))
     rec("run", o.run)
-    rec("yaml", lambda: (o.infra.uid_folder() / "config.yaml").read_text())
+    rec("yaml", lambda: (o.infra.uid_folder() / "config.yaml").read_text().replace(str(TMP), "TMP"))
     rec("uid_cfg", lambda: o.infra.config(uid=True, exclude_defaults=True).to_uid())
     def reload():
         cfg = ConfDict.from_yaml(o.infra.uid_folder() / "config.yaml")
