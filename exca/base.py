@@ -662,13 +662,37 @@ class BaseInfra(Execution, _Location):
         """
         if self._checked or self.folder is None:
             return
+        folder = Path(self.folder) / self.uid()
+        existed = (folder / layout.UID).exists()
         self._checked = layout.check_or_write_configs(
-            Path(self.folder) / self.uid(),
+            folder,
             self._uid_config(),
             full_uid=lambda: self.config(uid=True, exclude_defaults=False),
             full=lambda: self.config(uid=False, exclude_defaults=False),
             write=write,
         )
+        if existed:
+            self._check_defaults(folder)
+
+    def _check_defaults(self, folder: Path) -> None:
+        """Raises if the class defaults changed since the folder's results were computed:
+        ``full-uid.yaml`` (the uid config with the defaults) must still match, as exca
+        0.6.0 checks. The uid only holds non-default values, so a changed default would
+        otherwise silently return results computed with the old one."""
+        path = folder / layout.FULL_UID
+        try:
+            existing = path.read_text(encoding="utf8")
+        except FileNotFoundError:
+            return
+        current = self.config(uid=True, exclude_defaults=False)
+        if not layout._same_config(existing, current):
+            self._checked = False
+            raise layout.ConfigMismatchError(
+                f"The defaults of {type(self.obj).__qualname__} changed since the results in "
+                f"{folder} were computed.\nDumped in {path}:\n{existing}\nCurrent config:\n"
+                f"{current.to_yaml()}\nUse another version (infra version='...') for the new "
+                "defaults, or clear this folder."
+            )
 
     def _resources(self, max_workers: int | None = None) -> Resources:
         res = Resources(

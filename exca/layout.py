@@ -47,7 +47,7 @@ def check_version(version: str) -> str:
     if not version or any(c in version for c in "/\\\0") or set(version) == {"."}:
         raise ValueError(
             f"version={version!r} must not contain '/', '\\' or NUL, nor be empty or only "
-            "dots: it is part of the cache folder's name"
+            "dots: it is part of a folder name"
         )
     return version
 
