@@ -402,8 +402,7 @@ class ConfDict(dict[str, tp.Any]):
             and ConfDictOps.REPLACE in val
             and val.pop(ConfDictOps.REPLACE)
         ):
-            existing = None
-            dict.__delitem__(self, key)  # replaced value
+            existing = None  # replaced in place (the key keeps its position)
         move: tuple[str, str] | None = None
         before, after = ConfDictOps.BEFORE in val, ConfDictOps.AFTER in val
         if before and after:

@@ -225,6 +225,8 @@ scenario(
             cd.update(u)
         return [cd, list(cd)]
     rec("replace", lambda: upd({"a": {"b": 1, "c": 2}}, {"a": {ops.REPLACE: True, "d": 3}}))
+    rec("replace_position", lambda: upd({"a": {"x": 1}, "b": {"x": 2}}, {"a": {ops.REPLACE: True, "y": 4}, "b.y": 12}))
+    rec("pending_tokens", lambda: upd({"a": 1}, {"=delete=": 1}, {"zz": ops.DELETE}, {"c": {ops.BEFORE: "zz"}}))
     rec("replace_top", lambda: upd({"a": 1, "b": 2}, {ops.REPLACE: True, "c": 3}))
     rec("delete", lambda: upd({"a": {"b": 1, "c": 2}}, {"a": {"b": ops.DELETE}}))
     rec("before", lambda: upd({"a": 1, "b": 2, "c": 3}, {"c": {ops.BEFORE: "a"}}))
@@ -322,7 +324,32 @@ scenario(
     m = M(sub={"b": 3}, opt_sub={"b": 4})
     rec("cfg", lambda: m.infra.config(uid=True, exclude_defaults=True))
     rec("uid", lambda: m.infra.uid())
+    class Sub2(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(extra="forbid")
+        a: int = 1
+        b: int = 2
+        def _exclude_from_cls_uid(self) -> list[str]:
+            return ["b"]
+    class M2(pydantic.BaseModel):
+        sub: Sub2 = Sub2()
+        opt_sub: Sub2 | None = None
+        other: Sub2 = Sub2(a=5)
+        infra: TaskInfra = TaskInfra()
+        @infra.apply
+        def run(self) -> int:
+            return 1
+    m2 = M2(sub={"b": 3}, opt_sub={"b": 4}, other={"b": 1})
+    rec("cfg_method", lambda: m2.infra.config(uid=True, exclude_defaults=True))
+    rec("full_method", lambda: m2.infra.config(uid=True, exclude_defaults=False))
+    rec("uid_method", lambda: m2.infra.uid())
+    rec("cfg_nouid", lambda: m2.infra.config(uid=False, exclude_defaults=True))
     """,
+    cfg_nouid=(
+        {"opt_sub": {"b": 4}, "other": {"b": 1}, "sub": {"b": 3}},
+        "with exclude_defaults=True, an infra at its defaults is left out like any other "
+        "sub-config at its defaults (0.6.0 lists it as 'infra: {}'); both rebuild the same "
+        "object",
+    ),
 )
 
 DEFAULTS_CHANGE = """

@@ -3,6 +3,7 @@ freezing, cloning, iter_cached, config dumps, pickling and copies."""
 
 from __future__ import annotations
 
+import collections
 import copy
 import pickle
 import typing as tp
@@ -459,3 +460,233 @@ def test_numpy_results_roundtrip(tmp_path: Path) -> None:
     again = Arr(infra={"folder": tmp_path}).process()
     np.testing.assert_array_equal(first, again)
     again[0] = 10  # what was returned is what is given back: a writable array
+
+
+# # # # # exca 0.6.0 behaviours # # # # #
+
+
+class Loose(pydantic.BaseModel):  # says nothing about extras: forbidden (infra field)
+    p: int = 1
+    infra: TaskInfra = TaskInfra()
+
+    @infra.apply
+    def run(self) -> int:
+        return self.p
+
+
+class Allowing(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="allow")
+    p: int = 1
+    infra: TaskInfra = TaskInfra()
+
+    @infra.apply
+    def run(self) -> int:
+        return self.p
+
+
+class LooseChild(Loose):
+    model_config = pydantic.ConfigDict(frozen=False)  # no "extra" key
+
+
+def test_models_with_an_infra_forbid_extra_parameters() -> None:
+    with pytest.raises(pydantic.ValidationError, match="bogus"):
+        Loose(p=2, bogus=3)  # type: ignore[call-arg]
+    assert Allowing(p=2, bogus=3).run() == 2  # type: ignore[call-arg]
+    assert LooseChild(p=3).run() == 3
+    with pytest.raises(pydantic.ValidationError, match="bogus"):
+        LooseChild(p=2, bogus=3)  # type: ignore[call-arg]
+
+
+class SuperBase(pydantic.BaseModel):
+    p: int = 12
+    infra: TaskInfra = TaskInfra()
+
+    @infra.apply
+    def func(self) -> int:
+        CALLS.append(("SuperBase", self.p))
+        return self.p
+
+
+class SuperChild(SuperBase):
+    infra: TaskInfra = TaskInfra()
+
+    @infra.apply
+    def func(self) -> int:
+        return super().func() + 1
+
+
+def test_decorated_override_calling_super(tmp_path: Path) -> None:
+    obj = SuperChild(infra={"folder": tmp_path})
+    assert obj.func() == 13
+    assert SuperChild(infra={"folder": tmp_path}).func() == 13  # cached: no new call
+    assert CALLS == [("SuperBase", 12)]
+    assert obj.infra.uid().startswith(f"{__name__}.SuperChild.func,0/")
+    assert [p.name for p in tmp_path.iterdir()] == [f"{__name__}.SuperChild.func,0"]
+    assert SuperBase(infra={"folder": tmp_path}).func() == 12  # the parent's own cache
+    assert CALLS == [("SuperBase", 12)] * 2
+
+
+class PrivateInfra(pydantic.BaseModel):
+    x: int = 2
+    _infra: TaskInfra = TaskInfra(version="3")
+
+    @_infra.apply
+    def run(self) -> int:
+        CALLS.append(self.x)
+        return 3 * self.x
+
+
+def test_private_attribute_infra(tmp_path: Path) -> None:
+    a, b = PrivateInfra(x=1), PrivateInfra(x=2)
+    assert (a.run(), b.run(), a.run()) == (3, 6, 3)
+    assert CALLS == [1, 2]  # kept in RAM without folder, per object
+    assert a._infra is not b._infra and a._infra is not PrivateInfra.__private_attributes__
+    assert b._infra.uid() == f"{__name__}.PrivateInfra.run,3/default"
+    c = PrivateInfra(x=5)
+    c._infra._update(folder=tmp_path)
+    assert c.run() == 15
+    assert (tmp_path / c._infra.uid() / "uid.yaml").exists()
+    clone = pickle.loads(pickle.dumps(c))
+    assert clone.run() == 15 and CALLS == [1, 2, 5]
+
+
+class Copied(pydantic.BaseModel):
+    param: int = 12
+    infra: TaskInfra = TaskInfra()
+    _infra: TaskInfra = TaskInfra(version="2")
+
+    def model_post_init(self, context: tp.Any) -> None:
+        super().model_post_init(context)
+        self._infra._update(self.infra)  # the 0.6.0 pattern: settings of one into the other
+
+    @infra.apply
+    def func1(self) -> int:
+        return self.param
+
+    @_infra.apply
+    def func2(self) -> int:
+        return 2 * self.param
+
+
+def test_update_copies_the_settings_of_another_infra(tmp_path: Path) -> None:
+    obj = Copied(param=13, infra={"folder": tmp_path})
+    assert (obj.func1(), obj.func2()) == (13, 26)
+    assert obj._infra.folder == tmp_path and obj._infra.version == "0"  # all fields copied
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [f"{__name__}.Copied.func1,0", f"{__name__}.Copied.func2,0"]
+    other = Copied()
+    other._infra._update({"mode": "force"}, keep_in_ram=True)
+    assert (other._infra.mode, other._infra.keep_in_ram) == ("force", True)
+    with pytest.raises(ValueError, match="max_jobs"):
+        other._infra._update(MapInfra())
+    with pytest.raises(FrozenModelError):
+        obj._infra._update(version="3")  # its uid is known: frozen
+
+
+def test_infra_declaration_errors() -> None:
+    with pytest.raises(RuntimeError) as info:  # Python < 3.12 wraps __set_name__ errors
+
+        class NotAModel:
+            infra = TaskInfra()
+
+            @infra.apply
+            def run(self) -> int:
+                return 1
+
+    assert "not a pydantic model" in str(info.value) + str(info.value.__cause__)
+
+    class NeverApplied(pydantic.BaseModel):
+        infra: TaskInfra = TaskInfra()
+
+    with pytest.raises(RuntimeError, match="'infra' of .*NeverApplied was not applied"):
+        NeverApplied()
+    with pytest.raises(RuntimeError):
+
+        class PrivateNeverApplied(pydantic.BaseModel):
+            _infra: TaskInfra = TaskInfra()
+
+    with pytest.raises(RuntimeError, match="not attached"):
+        TaskInfra().config()
+
+
+class Shared(pydantic.BaseModel):
+    x: int = 1
+    infra: TaskInfra = TaskInfra()
+
+    @infra.apply
+    def run(self) -> int:
+        return self.x
+
+
+def test_one_infra_object_given_to_two_models(tmp_path: Path) -> None:
+    shared = TaskInfra(folder=tmp_path)
+    a, b = Shared(x=1, infra=shared), Shared(x=2, infra=shared)
+    assert (a.run(), b.run()) == (1, 2)
+    assert a.infra is not b.infra and a.infra.obj is a and b.infra.obj is b
+
+
+class OrderedFields(pydantic.BaseModel):
+    d: collections.OrderedDict[str, int] = collections.OrderedDict()
+    p: dict[str, int] = {}
+    infra: TaskInfra = TaskInfra()
+
+    @infra.apply
+    def run(self) -> list[str]:
+        return list(self.d)
+
+
+def test_ordered_dict_fields_keep_their_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ConfDict, "UID_VERSION", 3)  # version 2 sorts every mapping
+    order = collections.OrderedDict([("b", 1), ("a", 2)])
+    obj = OrderedFields(d=order, infra={"folder": tmp_path})
+    assert obj.run() == ["b", "a"]
+    config = ConfDict.from_yaml(obj.infra.uid_folder() / "config.yaml")  # type: ignore[operator]
+    assert list(OrderedFields(**config).d) == ["b", "a"]
+    assert list(obj.infra.clone_obj(p={"x": 1}).d) == ["b", "a"]
+    assert "d={b=1,a=2}" in obj.infra.uid()
+    reordered = OrderedFields(d=collections.OrderedDict([("a", 2), ("b", 1)]))
+    assert reordered.infra.uid() != OrderedFields(d=order).infra.uid()
+    assert OrderedFields(p={"x": 1, "y": 2}).infra.uid() == OrderedFields(p={"y": 2, "x": 1}).infra.uid()
+
+
+def _defaults_module(folder: Path, pvalue: int) -> str:
+    return (
+        "import typing as tp, pydantic, exca\n"
+        "class T(pydantic.BaseModel):\n"
+        f"    p: int = {pvalue}\n"
+        "    q: int = 0\n"
+        f"    infra: exca.TaskInfra = exca.TaskInfra(folder={str(folder)!r})\n"
+        "    @infra.apply\n"
+        "    def run(self) -> int:\n"
+        "        return self.p\n"
+        "class M(pydantic.BaseModel):\n"
+        f"    p: int = {pvalue}\n"
+        f"    infra: exca.MapInfra = exca.MapInfra(folder={str(folder)!r})\n"
+        "    @infra.apply(item_uid=str)\n"
+        "    def run(self, items: tp.Sequence[int]) -> tp.Iterator[int]:\n"
+        "        for i in items:\n"
+        "            yield i + self.p\n"
+    )
+
+
+def test_changed_class_defaults_raise_on_the_next_call(tmp_path: Path) -> None:
+    import importlib
+    import sys
+
+    module = tmp_path / "changing_defaults.py"
+    sys.path.insert(0, str(tmp_path))
+    try:
+        module.write_text(_defaults_module(tmp_path / "cache", 1))
+        mod = importlib.import_module("changing_defaults")
+        assert mod.T(q=1).run() == 1 and list(mod.M().run([1])) == [2]
+        module.write_text(_defaults_module(tmp_path / "cache", 2))
+        mod = importlib.reload(mod)
+        with pytest.raises(ConfigMismatchError, match="defaults of T changed"):
+            mod.T(q=1).run()
+        with pytest.raises(ConfigMismatchError, match="defaults of M changed"):
+            list(mod.M().run([1]))
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("changing_defaults", None)

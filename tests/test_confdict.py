@@ -303,3 +303,78 @@ def test_union_operators_merge() -> None:
     assert cfg == {"a": {"x": 1}}
     cfg |= {"a": {"z": 3}}
     assert cfg == {"a": {"x": 1, "z": 3}}
+
+
+# # # # # operations (as in exca 0.6.0) # # # # #
+
+
+def test_update_docstring_examples_run() -> None:
+    import doctest
+
+    import exca.confdict
+
+    result = doctest.testmod(exca.confdict, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 5 and result.failed == 0
+
+
+def test_ops_replace_delete_and_moves() -> None:
+    ops = ConfDict.ops
+    cfg = ConfDict({"a": {"b": 1, "c": 2}, "d": 3, "e": 4})
+    cfg.update({"a": {ops.REPLACE: True, "z": 0}})
+    assert cfg == {"a": {"z": 0}, "d": 3, "e": 4}
+    cfg.update({"d": ops.DELETE})
+    assert cfg == {"a": {"z": 0}, "e": 4}
+    cfg.update({"e": {ops.BEFORE: "a"}})  # a non-dict value becomes a dict (as in 0.6.0)
+    assert list(cfg) == ["e", "a"]
+    cfg.update({"e": {ops.AFTER: "a", "k": 1}})
+    assert list(cfg) == ["a", "e"] and cfg["e"] == {"k": 1}
+    cfg.update({ops.REPLACE: True, "new": 1})  # top level: replaces everything
+    assert cfg == {"new": 1}
+    cfg.update({"x": {"y": 1}})
+    cfg.update({"x": {ops.REPLACE: False, "w": 2}})  # false: merges, token dropped
+    assert cfg == {"new": 1, "x": {"y": 1, "w": 2}}
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        {"c": {"=before=": "a", "=after=": "b"}},  # both
+        {"c": {"=before=": "c"}},  # relative to itself
+        {"a": "=replace="},  # a key-only token used as a value
+        {"a": "=after="},
+        {"a": {"=x=": 1}},  # unknown token
+        {"a": 12, "b.x": 5, "c": {"=before=": "c"}},  # fails after two changes
+    ],
+)
+def test_invalid_ops_raise_and_leave_the_confdict_unchanged(patch: dict[str, tp.Any]) -> None:
+    cfg = ConfDict({"a": 1, "b": {"x": 1, "l": [{"k": 1}]}, "c": 3})
+    before = cfg.copy()
+    with pytest.raises(ValueError):
+        cfg.update(patch)
+    assert cfg == before and list(cfg) == list(before)
+    assert type(cfg["b"]) is ConfDict and type(cfg["b"]["l"][0]) is ConfDict
+
+
+def test_override_is_a_deprecated_alias_of_replace() -> None:
+    with pytest.warns(DeprecationWarning, match="ops.REPLACE"):
+        token = ConfDict.OVERRIDE
+    assert token == ConfDict.ops.REPLACE
+    cfg = ConfDict({"a": {"b": 1}})
+    cfg.update({"a": {token: True, "c": 2}})
+    assert cfg == {"a": {"c": 2}}
+
+
+def test_dotted_keys_inside_lists() -> None:
+    cfg = ConfDict({"a": [{"b": 1}, 2, [3, 4]]})
+    cfg["a.0.b"] = 5
+    cfg["a.1"] = {"n": 1}
+    cfg["a.2.0"] = 6
+    cfg.update({"a.0": {"c": 7}})  # merges into the dict held by the list
+    assert cfg == {"a": [{"b": 5, "c": 7}, {"n": 1}, [6, 4]]}
+    with pytest.raises(TypeError, match="holds a list"):
+        cfg["a.x"] = 3
+    with pytest.raises(IndexError):
+        cfg["a.9"] = 3
+    with pytest.raises(TypeError, match="holds a list"):
+        cfg.update({"z": 1, "a.x": 3})
+    assert "z" not in cfg  # the failed patch left nothing behind
