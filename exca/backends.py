@@ -18,8 +18,8 @@ is pickled, a code snapshot applies) and whether it needs the infra's folder
 from __future__ import annotations
 
 import concurrent.futures
-import copy
 import contextvars
+import copy
 import getpass
 import logging
 import os

@@ -385,7 +385,7 @@ class BaseInfra(Execution, _Location):
 
         def wrapper(obj: tp.Any, *args: tp.Any, **kwargs: tp.Any) -> tp.Any:
             name = default_private["_field_name"]
-            infra = _holder(obj, name).get(name)
+            infra: tp.Any = _holder(obj, name).get(name)
             private = getattr(infra, "__pydantic_private__", None)
             if private is None or private.get("_obj") is not obj:
                 infra = _bound_infra(obj, name)
@@ -464,7 +464,9 @@ class BaseInfra(Execution, _Location):
         setattr(owner, f"_exca_bind_{name}", pydantic.model_validator(mode="after")(_exca_bind))
         _install_setattr_guard(owner)
 
-    def _update(self, mapping: BaseInfra | tp.Mapping[str, tp.Any] | None = None, **kwargs: tp.Any) -> None:
+    def _update(
+        self, mapping: BaseInfra | tp.Mapping[str, tp.Any] | None = None, **kwargs: tp.Any
+    ) -> None:
         """Sets fields of this infra from another infra, a mapping and/or keywords.
 
         The exca 0.6.0 pattern copying the settings of a public infra into a private
@@ -473,7 +475,9 @@ class BaseInfra(Execution, _Location):
         """
         values: dict[str, tp.Any] = {}
         if isinstance(mapping, BaseInfra):
-            values.update((k, v) for k, v in mapping.__dict__.items() if k in type(mapping).model_fields)
+            values.update(
+                (k, v) for k, v in mapping.__dict__.items() if k in type(mapping).model_fields
+            )
         elif mapping is not None:
             values.update(mapping)
         values.update(kwargs)

@@ -35,8 +35,8 @@ caller on the result: ``ConfDict.from_model(obj, uid=True, exclude_defaults=True
 
 from __future__ import annotations
 
-import dataclasses
 import collections
+import dataclasses
 import enum
 import pathlib
 import sys

@@ -101,16 +101,16 @@ def to_config_model(func: tp.Callable[..., X]) -> type[FuncConfigProtocol[X]]:
     # importable as <module>.<func>_FuncConfig (as in exca 0.6.0), so the class pickles by
     # reference in this process; instances pickle through the function (see __reduce__)
     module = sys.modules.get(func.__module__)
-    if module is not None and "<locals>" not in func.__qualname__:
-        if getattr(module, model.__name__, None) is None:
-            setattr(module, model.__name__, model)
+    local = "<locals>" in func.__qualname__
+    if module is not None and not local and getattr(module, model.__name__, None) is None:
+        setattr(module, model.__name__, model)
     return tp.cast(type[FuncConfigProtocol[X]], model)
 
 
 def _rebuild_func_config(func: tp.Callable[..., tp.Any], state: tp.Any) -> tp.Any:
     """Unpickles a :func:`to_config` object: its class is built again from the function."""
-    cls = to_config_model(func)
-    obj = cls.__new__(cls)  # type: ignore[call-overload]
+    cls: tp.Any = to_config_model(func)
+    obj = cls.__new__(cls)
     obj.__setstate__(state)
     return obj
 
@@ -399,7 +399,9 @@ def _find_in_logs(root: Path, job_id: str) -> tp.Any:
                 break
         if infra is None:
             continue
-        cls = submitit.local.local.LocalJob if infra.cluster == "local" else submitit.SlurmJob
+        from submitit.local.local import LocalJob
+
+        cls: tp.Any = LocalJob if infra.cluster == "local" else submitit.SlurmJob
         job = cls(folder=path.parent, job_id=job_id)
         job.uid_folder = infra.uid_folder()
         job.config = infra.config(uid=False, exclude_defaults=False)

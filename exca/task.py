@@ -106,7 +106,7 @@ class TaskInfra(BaseInfra):
 
         def wrapper(obj: tp.Any) -> tp.Any:
             name = default_private["_field_name"]
-            infra = _holder(obj, name).get(name)
+            infra: tp.Any = _holder(obj, name).get(name)
             private = getattr(infra, "__pydantic_private__", None)
             if private is None or private.get("_obj") is not obj:
                 infra = _bound_infra(obj, name)

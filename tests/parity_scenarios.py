@@ -14,7 +14,7 @@ import dataclasses
 import textwrap
 import typing as tp
 
-PRELUDE = '''
+PRELUDE = """
 import json, os, sys, typing as tp, warnings, logging, collections, pickle
 from pathlib import Path
 import pydantic
@@ -42,7 +42,7 @@ def folders(root="."):
         and not p.name.endswith("-cache"))
 def done():
     print(json.dumps(OUT, default=str, sort_keys=True))
-'''
+"""
 
 
 @dataclasses.dataclass(frozen=True)

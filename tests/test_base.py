@@ -598,7 +598,7 @@ def test_infra_declaration_errors() -> None:
     class NeverApplied(pydantic.BaseModel):
         infra: TaskInfra = TaskInfra()
 
-    with pytest.raises(RuntimeError, match="'infra' of .*NeverApplied was not applied"):
+    with pytest.raises(RuntimeError, match=r"'infra' of .*NeverApplied was not applied"):
         NeverApplied()
     with pytest.raises(RuntimeError):
 
@@ -648,7 +648,10 @@ def test_ordered_dict_fields_keep_their_order(
     assert "d={b=1,a=2}" in obj.infra.uid()
     reordered = OrderedFields(d=collections.OrderedDict([("a", 2), ("b", 1)]))
     assert reordered.infra.uid() != OrderedFields(d=order).infra.uid()
-    assert OrderedFields(p={"x": 1, "y": 2}).infra.uid() == OrderedFields(p={"y": 2, "x": 1}).infra.uid()
+    assert (
+        OrderedFields(p={"x": 1, "y": 2}).infra.uid()
+        == OrderedFields(p={"y": 2, "x": 1}).infra.uid()
+    )
 
 
 def _defaults_module(folder: Path, pvalue: int) -> str:
