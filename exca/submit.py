@@ -57,8 +57,10 @@ class SubmitInfra(BaseInfra):
     _batch: list[tuple[_PendingJob, tuple[tp.Any, ...], dict[str, tp.Any]]] | None = None
 
     def apply(self, method: C) -> C:
-        """Decorates a method (with any arguments): calls run through this infra and wait
-        for the result."""
+        """Decorates a method (with any arguments, or a ``@staticmethod``): calls run
+        through this infra and wait for the result."""
+        if isinstance(method, staticmethod):  # called on objects: obj.method(...)
+            return self._decorate(method.__func__, static=True)  # type: ignore[return-value]
         return self._decorate(method)
 
     def _call(self, *args: tp.Any, **kwargs: tp.Any) -> tp.Any:
@@ -71,7 +73,10 @@ class SubmitInfra(BaseInfra):
         return self.submit(*args, **kwargs).result()
 
     def _run(self, args: tuple[tp.Any, ...], kwargs: dict[str, tp.Any]) -> tp.Any:
-        return self.spec.method(self.obj, *args, **kwargs)
+        spec = self.spec
+        if spec.options.get("static", False):
+            return spec.method(*args, **kwargs)
+        return spec.method(self.obj, *args, **kwargs)
 
     def submit(self, *args: tp.Any, **kwargs: tp.Any) -> tp.Any:
         """Submits one call of the method; returns its job."""

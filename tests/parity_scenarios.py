@@ -533,6 +533,11 @@ scenario(
         return [j.result() for j in jobs]
     rec("batch", batch)
     """,
+    static=(
+        3,
+        "0.6.0 fails on a SubmitInfra-decorated @staticmethod (TypeError: cannot pickle "
+        "'staticmethod' object); here it runs",
+    ),
 )
 
 # ---------------------------------------------------------------- TaskInfra

@@ -8,7 +8,7 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from exca import ConfDict, TaskInfra, helpers
+from exca import ConfDict, MapInfra, TaskInfra, helpers
 
 CALLS: list[tuple[int, int]] = []
 
@@ -199,3 +199,105 @@ def test_nested_discriminator_keys() -> None:
     assert Holder.model_validate(holder.model_dump()) == holder
     options: tp.Any = Base._subclass("Leaf")
     assert options is Leaf
+
+
+# # # # # exca 0.6.0 behaviours # # # # #
+
+
+class Greeting(helpers.DiscriminatedModel):
+    pass
+
+
+class Hello(Greeting):
+    x: int = 1
+
+
+class World(Greeting):
+    y: str = "w"
+
+
+class NotGreeting(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    z: int = 0
+
+
+class GreetingHolder(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    sub: Greeting
+    either: NotGreeting | Greeting = NotGreeting()
+
+
+def test_discriminated_model_from_a_plain_name_and_in_unions() -> None:
+    holder = GreetingHolder(sub="World")  # type: ignore[arg-type]
+    assert type(holder.sub) is World and holder.sub.y == "w"
+    assert holder.model_dump() == {"sub": {"type": "World", "y": "w"}, "either": {"z": 0}}
+    assert type(GreetingHolder(sub="Hello", either={"type": "World"}).either) is World  # type: ignore[arg-type]
+    assert type(GreetingHolder(sub="Hello", either={"z": 2}).either) is NotGreeting  # type: ignore[arg-type]
+    with pytest.raises(pydantic.ValidationError, match="type='Nope'"):
+        GreetingHolder(sub={"type": "Nope"})  # type: ignore[arg-type]
+
+
+def test_discriminated_model_field_clashing_with_the_key() -> None:
+    with pytest.raises(RuntimeError, match="discriminator key"):
+
+        class Clash(Greeting):
+            type: int = 1  # type: ignore[assignment]
+
+
+def concat(a: int, b: str = "x") -> str:
+    return b * a
+
+
+def test_to_config_objects_pickle_in_another_process(tmp_path: Path) -> None:
+    import pickle
+    import subprocess
+    import sys
+
+    cfg = helpers.to_config(concat, a=2, infra={"folder": tmp_path})
+    assert pickle.loads(pickle.dumps(cfg)).build() == "xx"
+    assert pickle.loads(pickle.dumps(type(cfg))) is type(cfg)  # importable class
+    path = tmp_path / "cfg.pkl"
+    path.write_bytes(pickle.dumps(cfg))
+    code = f"import pickle; print(pickle.loads(open({str(path)!r}, 'rb').read()).build())"
+    root = Path(__file__).parents[1]
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True
+    )
+    assert proc.stdout.strip() == "xx"
+
+
+def with_kwargs(a: int, **kwargs: int) -> int:
+    return a
+
+
+def test_validate_kwargs_with_var_keyword() -> None:
+    helpers.validate_kwargs(with_kwargs, {"a": 1, "anything": 2})
+    with pytest.raises(ValueError, match="Missing"):
+        helpers.validate_kwargs(with_kwargs, {"anything": 2})
+    with pytest.raises(TypeError, match="'a'"):
+        helpers.validate_kwargs(with_kwargs, {"a": "nope"})
+    with pytest.raises(ValueError, match="Extra"):
+        helpers.validate_kwargs(concat, {"a": 1, "z": 2})
+
+
+class LocalMap(pydantic.BaseModel):
+    p: int = 1
+    infra: MapInfra = MapInfra()
+
+    @infra.apply(item_uid=str)
+    def run(self, items: tp.Sequence[int]) -> tp.Iterator[int]:
+        for item in items:
+            yield item * self.p
+
+
+def test_find_slurm_job_finds_map_jobs_of_local_clusters(tmp_path: Path) -> None:
+    obj = LocalMap(p=2, infra={"folder": tmp_path, "cluster": "local"})
+    assert list(obj.run([1, 2])) == [2, 4]
+    ids = [p.name.split("_")[0] for p in tmp_path.glob("logs/*/*/*_submitted.pkl")]
+    assert len(ids) == 2
+    for job_id in ids:
+        job = helpers.find_slurm_job(job_id=job_id, folder=tmp_path)
+        assert job is not None and str(job.job_id) == job_id
+        assert job.uid_config == {"p": 2}
+        assert job.uid_folder == obj.infra.uid_folder()
+    assert helpers.find_slurm_job(job_id="123456789", folder=tmp_path) is None

@@ -248,3 +248,26 @@ def test_bad_infra_values() -> None:
         Squarer(infra={"max_jobs": 0})
     with pytest.raises(pydantic.ValidationError, match="min_samples_per_job must be >= 1"):
         Squarer(infra={"min_samples_per_job": 0})
+
+
+class Named(pydantic.BaseModel):
+    infra: MapInfra = MapInfra()
+
+    @infra.apply(item_uid=str)
+    def process(self, nums: tp.Sequence[int]) -> tp.Iterator[int]:
+        for n in nums:
+            yield 2 * n
+
+
+def test_items_given_by_keyword() -> None:
+    obj = Named()
+    assert list(obj.process(nums=[12])) == [24]
+    assert list(obj.process([1, 12])) == [2, 24]
+    with pytest.raises(NameError, match="'nums'"):
+        obj.process(items=[12])  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="exactly one argument"):
+        obj.process([1], [2])  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="exactly one argument"):
+        obj.process([1], other=3)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="exactly one argument"):
+        obj.process()  # type: ignore[call-arg]

@@ -37,6 +37,7 @@ DOCUMENTED = {
     "task_misc": '`version="a/b"` is accepted',
     "subconfig_without_forbid": 'sub-model does not set `extra="forbid"`',
     "uid_conventions": "as `infra: {}`",
+    "submit_calls": "decorated `@staticmethod` fails",
 }
 
 

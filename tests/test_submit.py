@@ -98,3 +98,36 @@ def test_nested_task_runs_in_the_job(tmp_path: Path) -> None:
 def test_cluster_without_folder() -> None:
     with pytest.raises(pydantic.ValidationError, match="cluster='local' requires a folder"):
         Calc(infra={"cluster": "local"})
+
+
+class Static(pydantic.BaseModel):
+    infra: SubmitInfra = SubmitInfra()
+
+    @infra.apply
+    @staticmethod
+    def add(a: int, b: int) -> int:
+        return a + b
+
+
+def test_static_method() -> None:
+    assert Static().add(1, 2) == 3
+    assert Static().infra.submit(3, b=4).result() == 7
+
+
+class Multiply(pydantic.BaseModel):
+    p: int = 3
+    infra: SubmitInfra = SubmitInfra()
+
+    @infra.apply
+    def mul(self, a: int) -> int:
+        return a * self.p
+
+
+def test_direct_call_inside_batch_raises_attribute_error() -> None:
+    obj = Multiply()
+    with pytest.raises(AttributeError, match=r"infra\.submit"), obj.infra.batch():
+        obj.mul(2)
+    with obj.infra.batch():
+        jobs = [obj.infra.submit(k) for k in range(3)]
+    assert [job.result() for job in jobs] == [0, 3, 6]
+    assert obj.mul(2) == 6  # after the block: a plain call again

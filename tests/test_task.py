@@ -395,3 +395,28 @@ def test_model_defined_in_a_script_runs_in_a_job(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().splitlines()[-1] == "49 in another process"
+
+
+def test_tasks_per_node_returns_the_first_tasks_result(tmp_path: Path) -> None:
+    infra = {"folder": tmp_path, "cluster": "local", "tasks_per_node": 2}
+    task = Recorded(x=5, log=str(tmp_path / "log"), infra=infra)
+    out = task.process()
+    assert out["x"] == 5 and out["pid"] != os.getpid()
+    assert Recorded(x=5, log=str(tmp_path / "log"), infra=infra).process() == out  # cached
+
+
+def test_job_array_with_repeated_tasks_logs_submitted_jobs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = str(tmp_path / "log")
+    infra = {"folder": tmp_path, "cluster": "local"}
+    base = Recorded(log=log, infra=infra)
+    with (
+        caplog.at_level(logging.INFO, logger="exca"),
+        base.infra.job_array(allow_repeated_tasks=True) as array,
+    ):
+        array.extend(Recorded(x=x, log=log, infra=infra) for x in [1, 2, 1, 2, 3])
+    assert [obj.process()["x"] for obj in array] == [1, 2, 1, 2, 3]
+    assert [runs(log, x) for x in (1, 2, 3)] == [1, 1, 1]  # each distinct config once
+    submitted = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Submitted")]
+    assert len(submitted) == 1 and submitted[0].startswith("Submitted 3 jobs (eg: ")
