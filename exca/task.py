@@ -42,6 +42,45 @@ class _Missing:
 _MISSING: tp.Any = _Missing()
 
 
+_LOGS_LINK = "submitit"  # symlink in the uid folder to the job's log folder (as in 0.6.0)
+
+
+def _link_logs(folder: Path, job: tp.Any) -> None:
+    """Links ``<uid folder>/submitit`` to the log folder of a submitit job."""
+    paths = getattr(job, "paths", None)
+    if paths is None:
+        return
+    link = folder / _LOGS_LINK
+    try:
+        if link.is_symlink():
+            link.unlink()
+        if not link.exists():
+            link.symlink_to(Path(paths.folder).absolute(), target_is_directory=True)
+    except OSError as e:  # eg: a file system without symlinks: the logs stay where they are
+        logger.debug("Could not link %s to the logs of job %s: %s", link, job.job_id, e)
+
+
+def _current_job(infra: TaskInfra) -> tp.Any:
+    """Inside a submitit job computing ``infra``: that job (its record, or rebuilt from
+    submitit's environment when the submitter has not recorded it yet), or None."""
+    import submitit
+
+    try:
+        env = submitit.JobEnvironment()
+        job_id = env.job_id
+    except Exception:  # not a submitit job
+        return None
+    folder = infra.uid_folder()
+    job = None if folder is None else layout.load_job(folder)
+    if job is not None and str(job.job_id) == str(job_id):
+        return job
+    if "slurm" in type(env).__name__.lower():
+        return submitit.SlurmJob(folder=env.paths.folder, job_id=job_id)
+    from submitit.local.local import LocalJob as SubmititLocalJob
+
+    return SubmititLocalJob(folder=env.paths.folder, job_id=job_id)
+
+
 def _failed(job: tp.Any) -> bool:
     return bool(job.done()) and job.exception() is not None
 
@@ -158,6 +197,9 @@ class TaskInfra(BaseInfra):
     def _run(self) -> tp.Any:
         """Computes the result and stores it (what a job runs)."""
         self._check_configs(write=True)
+        if self._job is None and self.cluster is not None and in_job():
+            # the method may ask for its own job (eg: job().paths.stdout, as in 0.6.0)
+            self._job = _current_job(self)
         result = self.spec.method(self.obj)
         if self.folder is not None:
             cd = self._cache_dict()
@@ -282,6 +324,9 @@ class TaskInfra(BaseInfra):
                         "%s: mode='force' removes %s (exca 0.6.0's job)", self._name(), path
                     )
                 path.unlink(missing_ok=True)
+                link = path.parent / _LOGS_LINK
+                if link.is_symlink():
+                    link.unlink()
 
     @staticmethod
     def _submit_jobs(infras: list[TaskInfra], max_workers: int | None = None) -> None:
@@ -315,6 +360,7 @@ class TaskInfra(BaseInfra):
             folder = infra.uid_folder()
             assert folder is not None
             layout.save_job(folder, job)
+            _link_logs(folder, job)
             logger.debug(
                 "%s: submitted job %s on cluster %s (uid folder: %s)",
                 infra._name(),

@@ -704,3 +704,24 @@ scenario(
         "extra='forbid' (RuntimeError); here the sub-model's own config decides",
     ),
 )
+
+scenario(
+    "job_inside_job",
+    """
+    class J(pydantic.BaseModel):
+        x: int = 1
+        infra: TaskInfra = TaskInfra(folder=TMP / "c", cluster="local")
+        @infra.apply
+        def run(self) -> list:
+            job = self.infra.job()
+            link = Path(self.infra.folder) / "symlink.log"
+            link.symlink_to(job.paths.stdout)
+            print("hello from the job", flush=True)
+            return [type(job).__name__, str(job.job_id) == str(job.job_id)]
+    j = J()
+    rec("run", j.run)
+    rec("log", lambda: "hello from the job" in (TMP / "c" / "symlink.log").read_text())
+    rec("submitit_link", lambda: (j.infra.uid_folder() / "submitit").is_symlink())
+    rec("link_target", lambda: (j.infra.uid_folder() / "submitit" / f"{j.infra.job().job_id}_0_log.out").exists())
+    """,
+)

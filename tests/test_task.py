@@ -420,3 +420,23 @@ def test_job_array_with_repeated_tasks_logs_submitted_jobs(
     assert [runs(log, x) for x in (1, 2, 3)] == [1, 1, 1]  # each distinct config once
     submitted = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Submitted")]
     assert len(submitted) == 1 and submitted[0].startswith("Submitted 3 jobs (eg: ")
+
+
+class AsksItsJob(pydantic.BaseModel):
+    infra: TaskInfra = TaskInfra()
+
+    @infra.apply
+    def process(self) -> str:
+        job = self.infra.job()  # inside the job: that very job, as in exca 0.6.0
+        print("hello from the job", flush=True)
+        return str(job.paths.stdout)
+
+
+def test_job_inside_the_job_and_log_link(tmp_path: Path) -> None:
+    obj = AsksItsJob(infra={"folder": tmp_path, "cluster": "local"})
+    stdout = Path(obj.process())
+    assert "hello from the job" in stdout.read_text()
+    link = obj.infra.uid_folder() / "submitit"  # type: ignore[operator]
+    assert link.is_symlink() and link.resolve() == stdout.parent.resolve()
+    obj.infra.clear_job()
+    assert not link.is_symlink() and not link.exists()
