@@ -779,7 +779,7 @@ def _risky(items: tp.Iterable[tuple[tp.Any, tp.Any]]) -> bool:
             if type(val) is str:
                 if val[:1] == "=":
                     return True
-            elif isinstance(val, _abc.Mapping):
+            elif isinstance(val, dict):  # other mappings are read by their converter only
                 todo.append(val.items())
     return False
 
