@@ -135,6 +135,11 @@ def _private(model: pydantic.BaseModel) -> dict[str, tp.Any]:
     return model.__pydantic_private__  # type: ignore[return-value]
 
 
+class _SignatureError(TypeError, ValueError):
+    """A method an infra cannot decorate (its parameters): a TypeError, and a ValueError
+    as exca 0.6.0 raised."""
+
+
 class FrozenModelError(RuntimeError):
     """Raised when a field of a model is changed after its uid was computed."""
 

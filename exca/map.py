@@ -13,7 +13,7 @@ import pydantic
 
 from . import layout
 from .backends import get_backend, in_job
-from .base import BaseInfra, _check_exclude
+from .base import BaseInfra, _check_exclude, _SignatureError
 from .cachedict import CacheDict
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class MapInfra(BaseInfra):
         def deco(method: C) -> C:
             params = list(inspect.signature(method).parameters)
             if len(params) != 2:
-                raise TypeError(
+                raise _SignatureError(
                     f"MapInfra.apply decorates a method taking self and one sequence of items, "
                     f"but {method.__qualname__} takes {params}"
                 )

@@ -11,7 +11,15 @@ from pathlib import Path
 
 from . import layout
 from .backends import LocalJob, get_backend, in_job, slurm_state
-from .base import BaseInfra, Mode, _bound_infra, _check_exclude, _holder, _private
+from .base import (
+    BaseInfra,
+    Mode,
+    _bound_infra,
+    _check_exclude,
+    _holder,
+    _private,
+    _SignatureError,
+)
 from .cachedict import CacheDict
 from .submit import SubmitInfra
 
@@ -132,7 +140,7 @@ class TaskInfra(BaseInfra):
             return tp.cast(C, partial)
         params = list(inspect.signature(method).parameters)
         if len(params) != 1:
-            raise TypeError(
+            raise _SignatureError(
                 f"TaskInfra.apply decorates a method taking only self, but "
                 f"{method.__qualname__} takes {params}; use MapInfra or SubmitInfra for methods "
                 "with arguments"

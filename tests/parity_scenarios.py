@@ -725,3 +725,157 @@ scenario(
     rec("link_target", lambda: (j.infra.uid_folder() / "submitit" / f"{j.infra.job().job_id}_0_log.out").exists())
     """,
 )
+
+# ---------------------------------------------------------------- everyday API
+scenario(
+    "task_everyday",
+    """
+    class Opt(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(extra="forbid")
+        lr: float = 0.1
+        name: str = "sgd"
+    class T(pydantic.BaseModel):
+        x: int = 1
+        opt: Opt = Opt()
+        infra: TaskInfra = TaskInfra(folder=TMP / "c", version="2")
+        @infra.apply
+        def run(self) -> dict:
+            return {"x": self.x, "lr": self.opt.lr}
+    t = T(x=3, opt={"lr": 0.5})
+    rec("status_before", t.infra.status)
+    rec("run", t.run)
+    rec("status_after", t.infra.status)
+    rec("uid", t.infra.uid)
+    rec("folder", lambda: rel(t.infra.uid_folder()))
+    rec("files", lambda: sorted(p.name for p in t.infra.uid_folder().iterdir() if p.name in ("uid.yaml", "full-uid.yaml", "config.yaml")))
+    rec("uid_yaml", lambda: (t.infra.uid_folder() / "uid.yaml").read_text())
+    rec("full_uid_yaml", lambda: (t.infra.uid_folder() / "full-uid.yaml").read_text())
+    rec("cfg", lambda: t.infra.config(uid=True, exclude_defaults=True))
+    rec("cfg_full", lambda: t.infra.config(uid=True, exclude_defaults=False))
+    rec("clone", lambda: t.infra.clone_obj({"opt.lr": 0.2}, x=4).run())
+    rec("clone_frozen", lambda: setattr(t, "x", 5))
+    rec("sub_frozen", lambda: setattr(t.opt, "lr", 5.0))
+    rec("iter_cached", lambda: sorted(o.x for o in t.infra.iter_cached()))
+    rec("read_only_missing", lambda: T(x=99, infra={"mode": "read-only"}).run())
+    rec("read_only_hit", lambda: T(x=3, opt={"lr": 0.5}, infra={"mode": "read-only"}).run())
+    COUNT = []
+    class F(pydantic.BaseModel):
+        x: int = 1
+        infra: TaskInfra = TaskInfra(folder=TMP / "f")
+        @infra.apply
+        def run(self) -> int:
+            COUNT.append(1)
+            return len(COUNT)
+    rec("f1", F().run)
+    rec("f_force", lambda: F(infra={"mode": "force"}).run())
+    rec("f_cached", lambda: F().run())
+    f = F(infra={"mode": "force"})
+    rec("force_twice", lambda: [f.run(), f.run()])
+    rec("clear", lambda: (F().infra.clear_job(), F().run())[1])
+    rec("obj_infras", lambda: sorted(t.infra.obj_infras()))
+    rec("infra_repr", lambda: repr(T().infra).replace(str(TMP), "TMP"))
+    rec("bad_type", lambda: T(x="nope"))
+    rec("bad_infra_field", lambda: T(infra={"bogus": 1}))
+    rec("bad_cluster", lambda: T(infra={"cluster": "nope"}))
+    rec("bad_mode", lambda: T(infra={"mode": "nope"}))
+    """,
+    clone=(
+        {"lr": 0.2, "x": 4},
+        "clone_obj takes dicts and keywords together (applied in order); 0.6.0 raises "
+        "ValueError for both",
+    ),
+    iter_cached=([3, 4], "follows from the clone above being computed"),
+)
+
+scenario(
+    "map_everyday",
+    """
+    CALLS = []
+    class M(pydantic.BaseModel):
+        p: int = 1
+        infra: MapInfra = MapInfra(folder=TMP / "c", version="1")
+        @infra.apply(item_uid=lambda i: f"item{i}")
+        def process(self, items: tp.Sequence[int]) -> tp.Iterator[int]:
+            CALLS.append(list(items))
+            for i in items:
+                yield i * self.p
+    m = M(p=3)
+    rec("first", lambda: list(m.process([1, 2, 3])))
+    rec("second", lambda: list(m.process([3, 4, 1])))
+    rec("calls", lambda: CALLS)
+    rec("uid", m.infra.uid)
+    rec("item_uid", lambda: m.infra.item_uid(5))
+    rec("keys", lambda: sorted(m.infra.cache_dict.keys()))
+    rec("len", lambda: len(m.infra.cache_dict))
+    rec("in", lambda: "item4" in m.infra.cache_dict)
+    rec("value", lambda: m.infra.cache_dict["item4"])
+    rec("read_only", lambda: list(M(p=3, infra={"mode": "read-only"}).process([1, 9])))
+    rec("read_only_hit", lambda: list(M(p=3, infra={"mode": "read-only"}).process([1, 2])))
+    rec("force", lambda: (list(M(p=3, infra={"mode": "force"}).process([1])), CALLS[-1])[1])
+    rec("empty", lambda: list(m.process([])))
+    rec("generator_items", lambda: list(m.process(i for i in [1, 2])))
+    rec("dupes", lambda: list(m.process([7, 7, 7])))
+    rec("calls_after", lambda: CALLS[-1])
+    class Bad(pydantic.BaseModel):
+        infra: MapInfra = MapInfra()
+        @infra.apply(item_uid=str)
+        def process(self, items: tp.Sequence[int]) -> tp.Iterator[int]:
+            yield 1
+    rec("too_few", lambda: list(Bad().process([1, 2])))
+    def bad_sig():
+        class B2(pydantic.BaseModel):
+            infra: MapInfra = MapInfra()
+            @infra.apply(item_uid=str)
+            def process(self, a, b):
+                yield 1
+    rec("bad_signature", bad_sig)
+    rec("folders", lambda: [f for f in folders("c") if f.count("/") == 1])
+    """,
+    calls=(
+        [[1, 2, 3], [4], [1], [7]],
+        "missing items are computed in the order given; 0.6.0 passes them in set order",
+    ),
+)
+
+scenario(
+    "confdict_everyday",
+    """
+    cd = ConfDict({"a.b": 1, "a.c": [1, {"d": 2}], "e": None, "f": "x"})
+    rec("nested", lambda: cd)
+    rec("flat", cd.flat)
+    rec("get_dotted", lambda: cd["a.b"])
+    rec("get_list", lambda: cd["a.c.1.d"])
+    rec("contains", lambda: ["a.b" in cd, "a.z" in cd, "a.c.1.d" in cd])
+    rec("missing", lambda: cd["a.z"])
+    rec("get_default", lambda: cd.get("a.z", 12))
+    rec("yaml", cd.to_yaml)
+    rec("from_yaml", lambda: ConfDict.from_yaml(cd.to_yaml()))
+    rec("uid", cd.to_uid)
+    rec("uid_empty", ConfDict().to_uid)
+    rec("from_args", lambda: ConfDict.from_args(["--a.b=2", "--c=[1,2]", "--d.e=x"]))
+    rec("pop", lambda: [cd.copy().pop("a.b"), cd.copy().pop("a.z", 3)])
+    def delete():
+        c = cd.copy()
+        del c["a.b"]
+        return c
+    rec("delete", delete)
+    rec("int_key", lambda: ConfDict({1: 2}))
+    rec("setdefault", lambda: (lambda c: [c.setdefault("a.b", 5), c.setdefault("z.y", 6), c])(cd.copy()))
+    rec("or", lambda: ConfDict({"a": {"b": 1}}) | {"a": {"c": 2}})
+    rec("uid_float", lambda: ConfDict({"lr": 0.001, "big": 1e20, "neg": -1.5}).to_uid())
+    rec("uid_long", lambda: ConfDict({"k" * 30: "v" * 300, "l": list(range(50))}).to_uid())
+    rec("uid_path", lambda: ConfDict({"p": Path("/a/b")}).to_uid())
+    """,
+    setdefault=(
+        [1, 6, {"a": {"b": 1, "c": [1, {"d": 2}]}, "e": None, "f": "x", "z": {"y": 6}}],
+        "setdefault reads and writes dotted keys like [] does; 0.6.0 adds a literal 'a.b' "
+        "key that no dotted access reaches",
+    ),
+    **{
+        "or": (
+            {"a": {"b": 1, "c": 2}},
+            "| and |= merge like update and give a ConfDict; 0.6.0 applies plain dict union "
+            "(sub-dicts replaced, dotted keys left unsplit)",
+        )
+    },
+)

@@ -38,6 +38,9 @@ DOCUMENTED = {
     "subconfig_without_forbid": 'sub-model does not set `extra="forbid"`',
     "uid_conventions": "as `infra: {}`",
     "submit_calls": "decorated `@staticmethod` fails",
+    "task_everyday": "`clone_obj(dict, key=value)`",
+    "map_everyday": "missing items in set order",
+    "confdict_everyday": '`ConfDict.setdefault("a.b", ...)`',
 }
 
 
