@@ -135,9 +135,9 @@ def _private(model: pydantic.BaseModel) -> dict[str, tp.Any]:
     return model.__pydantic_private__  # type: ignore[return-value]
 
 
-class _SignatureError(TypeError, ValueError):
-    """A method an infra cannot decorate (its parameters): a TypeError, and a ValueError
-    as exca 0.6.0 raised."""
+class _SignatureError(ValueError, TypeError):
+    """A method an infra cannot decorate (its parameters): a ValueError, as exca 0.6.0
+    raised, and a TypeError."""
 
 
 class FrozenModelError(RuntimeError):
