@@ -390,7 +390,7 @@ class BaseInfra(Execution, _Location):
 
         def wrapper(obj: tp.Any, *args: tp.Any, **kwargs: tp.Any) -> tp.Any:
             name = default_private["_field_name"]
-            infra: tp.Any = _holder(obj, name).get(name)
+            infra: tp.Any = (obj.__dict__ if name[0] != "_" else _holder(obj, name)).get(name)
             private = getattr(infra, "__pydantic_private__", None)
             if private is None or private.get("_obj") is not obj:
                 infra = _bound_infra(obj, name)
