@@ -267,8 +267,8 @@ class ConfDict(dict[str, tp.Any]):
         dict values merge recursively into existing sub-dicts, other values replace
         existing ones, and operation tokens (see :class:`ConfDictOps`) apply in order.
 
-        A patch that raises (``ValueError`` for a misused operation, ``TypeError`` for a
-        non-integer key inside a list) leaves the ConfDict unchanged.
+        A patch with a misused operation raises ``ValueError`` and leaves the ConfDict
+        unchanged; a non-integer key inside a list raises ``TypeError``.
 
         >>> cfg = ConfDict({"a": {"x": 1}, "b": {"x": 2}})
         >>> cfg.update({"a": {"=replace=": True, "y": 4}, "b.y": 12})
@@ -770,11 +770,11 @@ def _yaml_simplify(data: tp.Any) -> tp.Any:
 
 
 def _risky(items: tp.Iterable[tuple[tp.Any, tp.Any]]) -> bool:
-    """True if applying a patch can raise halfway (operation tokens, dotted keys)."""
+    """True if a patch holds operation tokens (whose misuse raises halfway)."""
     todo: list[tp.Any] = [items]
     while todo:
         for key, val in todo.pop():
-            if type(key) is not str or "." in key or key[:1] == "=":
+            if type(key) is not str or key[:1] == "=" or "=" in key:
                 return True
             if type(val) is str:
                 if val[:1] == "=":
