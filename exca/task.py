@@ -307,6 +307,8 @@ class TaskInfra(BaseInfra):
         folder = self.uid_folder()
         if folder is None or job.exception() is None:
             return
+        if layout.is_legacy_job_file(folder):  # exca 0.6.0's record (which it reads): kept
+            return
         logger.warning(
             "%s: the computation failed (recorded in %s; mode='retry' computes it again):\n%s",
             self._name(),
