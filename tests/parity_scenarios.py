@@ -879,3 +879,93 @@ scenario(
         )
     },
 )
+
+scenario(
+    "exclusions_and_discriminators",
+    """
+    from exca.helpers import DiscriminatedModel
+    class Opt(DiscriminatedModel, discriminator_key="name"):
+        pass
+    class Adam(Opt):
+        lr: float = 0.1
+    class Sgd(Opt):
+        momentum: float = 0.0
+    class T(pydantic.BaseModel):
+        x: int = 1
+        y: int = 2
+        z: int = 3
+        opt: Opt = Adam()
+        infra: TaskInfra = TaskInfra()
+        @infra.apply(exclude_from_cache_uid=("y",))
+        def run(self) -> int:
+            return self.x
+    class U(T):
+        infra: TaskInfra = TaskInfra()
+        @infra.apply(exclude_from_cache_uid=lambda self: ["z"])
+        def run(self) -> int:
+            return self.x
+    class V(T):
+        infra: TaskInfra = TaskInfra()
+        def _skip(self) -> list:
+            return ["x", "opt.lr"]
+        @infra.apply(exclude_from_cache_uid="method:_skip")
+        def run(self) -> int:
+            return self.x
+    rec("t", lambda: T(x=5, y=6, z=7, opt={"name": "Sgd", "momentum": 0.5}).infra.uid())
+    rec("t_default_opt", lambda: T(opt={"name": "Adam"}).infra.uid())
+    rec("t_cfg", lambda: T(x=5, y=6, opt={"name": "Adam", "lr": 0.2}).infra.config(uid=True, exclude_defaults=True))
+    rec("t_full", lambda: T(opt={"name": "Sgd"}).infra.config(uid=False, exclude_defaults=False))
+    rec("u", lambda: U(x=5, y=6, z=7).infra.uid())
+    rec("v", lambda: V(x=5, y=6, opt={"name": "Adam", "lr": 0.3}).infra.uid())
+    rec("opt_plain", lambda: type(T(opt="Sgd").opt).__name__)
+    rec("opt_dump", lambda: T(opt="Sgd").model_dump(exclude={"infra"}))
+    rec("bad_exclusion", lambda: T.model_validate({"x": 1}).infra.config())
+    """,
+)
+
+scenario(
+    "submit_and_array_local",
+    """
+    class S(pydantic.BaseModel):
+        p: int = 2
+        infra: SubmitInfra = SubmitInfra(folder=TMP / "s", cluster="local")
+        @infra.apply
+        def mul(self, a: int, b: int = 1) -> int:
+            return a * b * self.p
+    s = S()
+    rec("call", lambda: s.mul(3, b=2))
+    rec("submit", lambda: s.infra.submit(4).result())
+    class A(pydantic.BaseModel):
+        x: int = 1
+        infra: TaskInfra = TaskInfra(folder=TMP / "a", cluster="local")
+        @infra.apply
+        def run(self) -> int:
+            if self.x == 2:
+                raise ValueError("two")
+            return self.x
+    def array():
+        a = A()
+        with a.infra.job_array() as arr:
+            for x in [1, 2, 3]:
+                arr.append(A(x=x))
+        out = []
+        for o in arr:
+            try:
+                out.append(o.run())
+            except Exception as e:
+                out.append(type(e).__name__)
+        return out
+    rec("array", array)
+    rec("statuses", lambda: [A(x=x).infra.status() for x in [1, 2, 3, 4]])
+    rec("empty_array", lambda: A().infra.job_array().__enter__() and None)
+    def empty():
+        with A().infra.job_array() as arr:
+            pass
+    rec("empty", empty)
+    def dupes():
+        with A().infra.job_array() as arr:
+            arr.extend([A(x=5), A(x=5)])
+    rec("dupes", dupes)
+    rec("retry", lambda: A(x=2, infra={"mode": "retry"}).infra.status())
+    """,
+)
