@@ -177,6 +177,8 @@ def _job_state(path: Path) -> tuple[str | None, str | None, bool | None]:
     from .backends import slurm_state
 
     job_id = str(job.job_id)
+    if getattr(job, "paths", None) is None:  # an in-process failure (ours or 0.6.0's): ended
+        return job_id, None, True
     try:
         where = slurm_state(job)
     except Exception:
