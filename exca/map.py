@@ -11,6 +11,7 @@ import typing as tp
 
 import pydantic
 
+from . import claims as _claims
 from . import layout
 from .backends import get_backend, in_job
 from .base import BaseInfra, _check_exclude, _SignatureError
@@ -35,6 +36,10 @@ class MapInfra(BaseInfra):
     ``mode``: ``"cached"``, ``"force"`` (recompute the requested items once and
     replace them) or ``"read-only"`` (a missing item raises).
     ``keep_in_ram``: keep outputs in RAM once computed or loaded.
+    ``claims``: concurrent processes and jobs compute each missing item once (see
+    :mod:`exca.claims`): ``"wait"`` (default: compute the items nobody computes, then
+    wait for the others), ``"no-wait"`` (compute the items nobody computes, then raise
+    :class:`exca.claims.ClaimedError` naming the others' owners) or ``"off"``.
     """
 
     cluster: tp.Literal[None, "auto", "local", "slurm", "debug", "threadpool", "processpool"] = None
@@ -43,6 +48,7 @@ class MapInfra(BaseInfra):
     min_samples_per_job: int = 1
     forbid_single_item_computation: bool = False
     mode: tp.Literal["cached", "force", "read-only"] = "cached"
+    claims: _claims.Wait = "wait"
 
     _cd: tp.Any = None  # CacheDict of the uid folder (or RAM only, without folder)
     _forced: bool = False  # mode="force" already recomputed once for this object
@@ -278,9 +284,37 @@ class MapInfra(BaseInfra):
             )
 
     def _compute_local(self, items: dict[str, tp.Any], progress: bool) -> None:
-        with self.cache_dict.writer() as writer:
-            for uid, output in self._iterate(items, progress=progress):
-                writer[uid] = output
+        cd = self.cache_dict
+        if cd.folder is None or self.claims == "off":
+            with cd.writer() as writer:
+                for uid, output in self._iterate(items, progress=progress):
+                    writer[uid] = output
+            return
+
+        def present(uids: list[str]) -> list[str]:
+            with cd.frozen_cache_folder():  # one read of the folder
+                return [uid for uid in uids if uid in cd]
+
+        def compute(uids: list[str]) -> tp.Iterator[str]:
+            with cd.writer() as writer:
+                for uid, output in self._iterate({u: items[u] for u in uids}, progress=False):
+                    writer[uid] = output
+                    yield uid  # stored: its claim is released
+
+        bar = _Progress(self._name(), len(items)) if progress and len(items) > 1 else None
+        try:
+            _claims.compute_keys_once(
+                cd.folder,
+                list(items),
+                present=present,
+                compute=compute,
+                wait=self.claims,
+                what=self._name(),
+                progress=None if bar is None else bar.update,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
 
 
 def _iter_outputs(cd: CacheDict[tp.Any], uids: list[str]) -> tp.Iterator[tp.Any]:
@@ -293,3 +327,24 @@ def _progress_enabled() -> bool:
     if os.environ.get("EXCA_PROGRESS", "").lower() in ("0", "false", "no", "off"):
         return False
     return sys.stderr.isatty()
+
+
+class _Progress:
+    """Progress bar of a map call: items done here or elsewhere, items in flight
+    elsewhere (claimed by other processes) in its postfix."""
+
+    def __init__(self, name: str, total: int) -> None:
+        self._bar: tp.Any = None
+        if _progress_enabled():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc=name)
+
+    def update(self, done: int, in_flight: int) -> None:
+        if self._bar is not None:
+            self._bar.update(done)
+            self._bar.set_postfix_str(f"{in_flight} in flight elsewhere", refresh=False)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()

@@ -9,6 +9,7 @@ import logging
 import typing as tp
 from pathlib import Path
 
+from . import claims as _claims
 from . import layout
 from .backends import LocalJob, get_backend, in_job, slurm_state
 from .base import (
@@ -108,11 +109,17 @@ class TaskInfra(BaseInfra):
 
     ``keep_in_ram``: also keep the result in RAM once computed or loaded (without a
     folder it is always kept in RAM, by this object only).
+
+    ``claims``: concurrent processes and jobs compute a missing result once (see
+    :mod:`exca.claims`): ``"wait"`` (default: wait for the process computing it),
+    ``"no-wait"`` (raise :class:`exca.claims.ClaimedError` naming that process) or
+    ``"off"`` (no claim: every process missing the result computes it).
     """
 
     cluster: tp.Literal[None, "auto", "local", "slurm", "debug"] = None
     mode: Mode = "cached"
     keep_in_ram: bool = False
+    claims: _claims.Wait = "wait"
 
     _ram: tp.Any = _MISSING  # the result, when kept in RAM
     _job: tp.Any = None  # the job computing (or having computed) the result
@@ -208,6 +215,19 @@ class TaskInfra(BaseInfra):
         if self._job is None and self.cluster is not None and in_job():
             # the method may ask for its own job (eg: job().paths.stdout, as in 0.6.0)
             self._job = _current_job(self)
+        if self.folder is not None:  # computed once across processes and jobs
+            cd = self._cache_dict()
+            assert cd.folder is not None
+            present = functools.partial(cd.__contains__, _RESULT)
+            with _claims.once(
+                cd.folder, _RESULT, present=present, wait=self.claims, what=self._name()
+            ) as claimed:
+                if not claimed:  # computed meanwhile by the owner of the claim
+                    return self._load()
+                return self._compute()
+        return self._compute()
+
+    def _compute(self) -> tp.Any:
         result = self.spec.method(self.obj)
         if self.folder is not None:
             cd = self._cache_dict()

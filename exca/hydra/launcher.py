@@ -37,6 +37,7 @@ Cache layout (``<cache_folder>`` is ``hydra.launcher.cache_folder``)::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import pickle
@@ -60,7 +61,7 @@ from hydra.errors import CompactHydraException
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from exca import layout, sweeps
+from exca import claims, layout, sweeps
 from exca.backends import (
     EXECUTION_FIELDS,
     Execution,
@@ -278,23 +279,43 @@ class JobRunner:
 
     def __call__(self, config: DictConfig, folder: str | None) -> JobReturn:
         remote = self.singleton_state is not None
-        rank, job_id = 0, ""
+        rank, job_id, n_tasks = 0, "", 1
         if remote:
             import submitit
 
             Singleton.set_state(self.singleton_state)
             setup_globals()
             env = submitit.JobEnvironment()
-            rank, job_id = env.global_rank, str(env.job_id)
+            rank, job_id, n_tasks = env.global_rank, str(env.job_id), env.num_tasks
             with read_write(config.hydra.job), open_dict(config.hydra.job):
                 config.hydra.job.id = env.job_id
+        if folder is None or n_tasks > 1:  # (the tasks of a job compute together)
+            return self._run(config, folder, remote, rank, job_id, self.task_function)
+        # another sweep computing this uid folder meanwhile: wait for it (exca.claims)
+        path = Path(folder)
+        present = functools.partial(CacheDict(path).__contains__, RESULT)
+        with claims.once(path, RESULT, present=present, what=f"job {folder}") as claimed:
+            if claimed:
+                return self._run(config, folder, remote, rank, job_id, self.task_function)
+        # stored by the other sweep's job: served as a cache hit
+        return self._run(config, folder, remote, rank, job_id, _CachedValue(path))
+
+    def _run(
+        self,
+        config: DictConfig,
+        folder: str | None,
+        remote: bool,
+        rank: int,
+        job_id: str,
+        task_function: TaskFunction,
+    ) -> JobReturn:
         idx = int(config.hydra.job.num)
         if self.record is not None and rank == 0:
             event = {"event": "start", "launch": self.launch, "idx": idx, "job_id": job_id}
             sweeps.append(self.record, event)
         ret = run_job(
             hydra_context=self.hydra_context,
-            task_function=self.task_function,
+            task_function=task_function,
             config=config,
             job_dir_key="hydra.sweep.dir",
             job_subdir_key="hydra.sweep.subdir",

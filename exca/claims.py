@@ -1,0 +1,545 @@
+"""Claims: concurrent processes, jobs and sweeps compute each result once.
+
+Before computing a missing result, a process *claims* it: it creates a claim file
+``<folder>/.claims/<hash of the key>.claim`` with ``O_CREAT | O_EXCL``, holding its
+:class:`Owner` (host, pid and its start time, Slurm job id). Other processes asking
+for the same result find the claim, log the owner and wait for the result (computing
+meanwhile what nobody claimed); the owner removes the claim once the result is stored
+(or failed). A claim whose owner is dead is taken over:
+
+- owner on this host: its pid is gone (or reused by another process): taken over at the
+  next poll of a waiter (at most ``MAX_POLL`` = 1 s);
+- owner in a Slurm job on another host: Slurm (``squeue``) says the job ended: at the
+  next Slurm poll of a waiter (every ``SLURM_POLL`` = 10 s per job);
+- any other owner on another host: its heartbeat (the mtime of
+  ``.claims/<owner token>.owner``, touched every ``HEARTBEAT`` = 30 s by a daemon thread
+  while it holds claims) did not change for ``STALE`` = 300 s of the waiter's clock.
+
+A live owner is never robbed: a local pid is checked exactly, a Slurm job that is
+pending or running keeps its claims however silent it is.
+
+The module knows owners (processes, Slurm jobs) and keys, not models: the infras and the
+Hydra launcher call :func:`once` (one key) or :func:`compute_keys_once` (many keys).
+
+What it assumes of the file system: ``O_EXCL`` creation is atomic (true on local file
+systems, NFSv3+ and Lustre) and a removed file disappears for every client. When that
+fails (a client cache shows an old claim, two creators both succeed), the worst outcome
+is that two processes compute the same result: results are still stored atomically
+(the check-then-write of the storage engine keeps one complete value), never wrong,
+partial or lost. A process never waits while holding claims, so claims cannot deadlock
+unless two results depend on each other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import socket
+import subprocess
+import threading
+import time
+import typing as tp
+import uuid
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+CLAIMS_DIR = ".claims"
+HEARTBEAT = 30.0  # seconds between two heartbeats of an owner holding claims
+STALE = 300.0  # seconds without heartbeat after which an owner without Slurm is dead
+SLURM_POLL = 10.0  # seconds between two squeue calls about one Slurm job
+MAX_POLL = 1.0  # longest sleep of a waiter between two checks
+GRACE = 60.0  # seconds an unreadable (just created) claim file counts as alive
+LOG_EVERY = 60.0  # a waiter repeats its log line at most this often
+
+Wait = tp.Literal["wait", "no-wait", "off"]
+
+
+class ClaimedError(RuntimeError):
+    """Raised with ``claims="no-wait"`` when results are being computed by other owners.
+
+    ``held`` maps each such key to its :class:`Owner` (None: a claim being written).
+    """
+
+    def __init__(self, message: str, held: dict[str, Owner | None]) -> None:
+        super().__init__(message)
+        self.held = held
+
+
+@dataclasses.dataclass(frozen=True)
+class Owner:
+    """Who holds a claim: a process on a host, maybe in a Slurm job."""
+
+    host: str
+    pid: int
+    start: str  # process start time (pid reuse detection); "" if unknown
+    token: str  # unique per process
+    slurm: str = ""  # SLURM_JOB_ID, if any
+    task: str = ""  # array job id and task (``<array job>_<task>``) for display
+
+    def __str__(self) -> str:
+        text = f"pid {self.pid} on {self.host}"
+        if self.slurm:
+            text += f" (Slurm job {self.task or self.slurm})"
+        return text
+
+    def dumps(self) -> bytes:
+        return json.dumps(dataclasses.asdict(self)).encode("utf8")
+
+    @classmethod
+    def loads(cls, data: bytes) -> Owner | None:
+        try:
+            raw = json.loads(data)
+            return cls(**{f.name: raw[f.name] for f in dataclasses.fields(cls) if f.name in raw})
+        except (ValueError, TypeError, KeyError):
+            return None
+
+
+def _start_time(pid: int) -> str:
+    """Start time of a process (clock ticks since boot) from /proc; "" if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return ""
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return fields[19].decode() if len(fields) > 19 else ""
+
+
+_ME: dict[int, Owner] = {}
+
+
+def me() -> Owner:
+    """The owner of the claims of this process (a new one after a fork)."""
+    pid = os.getpid()
+    owner = _ME.get(pid)
+    if owner is None:
+        env = os.environ
+        task = ""
+        if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
+            task = f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+        owner = Owner(
+            host=socket.gethostname(),
+            pid=pid,
+            start=_start_time(pid),
+            token=uuid.uuid4().hex,
+            slurm=env.get("SLURM_JOB_ID", ""),
+            task=task,
+        )
+        _ME.clear()
+        _ME[pid] = owner
+    return owner
+
+
+# # # # # heartbeat # # # # #
+
+_HB_LOCK = threading.Lock()
+_HB_HELD: dict[Path, int] = {}  # claims folder -> number of claims held there
+_HB_THREAD: list[threading.Thread] = []
+
+
+def _owner_file(folder: Path, owner: Owner) -> Path:
+    return folder / f"{owner.token}.owner"
+
+
+def _hold(folder: Path, n: int) -> None:
+    """Counts ``n`` more (or fewer) claims held in ``folder``; the owner file exists
+    while the count is positive, and the heartbeat thread touches it."""
+    owner = me()
+    with _HB_LOCK:
+        before = _HB_HELD.get(folder, 0)
+        after = before + n
+        if after > 0:
+            _HB_HELD[folder] = after
+        else:
+            _HB_HELD.pop(folder, None)
+        if before <= 0 < after:
+            with contextlib.suppress(OSError):
+                _owner_file(folder, owner).write_bytes(owner.dumps())
+            if _hb_pid != os.getpid() or not _HB_THREAD[0].is_alive():
+                _start_heartbeat()
+        elif after <= 0 < before:
+            with contextlib.suppress(OSError):
+                _owner_file(folder, owner).unlink()
+
+
+_hb_pid = 0
+
+
+def _after_fork() -> None:  # the claims of the parent are not the child's
+    global _HB_LOCK
+    _HB_LOCK = threading.Lock()
+    _HB_HELD.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+def _start_heartbeat() -> None:
+    global _hb_pid
+    _hb_pid = os.getpid()
+    thread = threading.Thread(target=_heartbeat, name="exca-claims-heartbeat", daemon=True)
+    _HB_THREAD[:] = [thread]
+    thread.start()
+
+
+def _heartbeat() -> None:
+    pid = os.getpid()
+    while True:
+        time.sleep(HEARTBEAT)
+        if os.getpid() != pid:
+            return
+        owner = me()
+        with _HB_LOCK:
+            folders = list(_HB_HELD)
+        for folder in folders:
+            with contextlib.suppress(OSError):
+                os.utime(_owner_file(folder, owner))
+
+
+# # # # # liveness # # # # #
+
+
+def _pid_alive(pid: int, start: str) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by another user
+        pass
+    if start:
+        now = _start_time(pid)
+        if now and now != start:  # pid reused by another process
+            return False
+    return True
+
+
+def slurm_job_active(job_id: str) -> bool | None:
+    """True if Slurm says the job is pending or running, False if it ended or is unknown
+    to Slurm, None if Slurm cannot be asked (no ``squeue``, timeout)."""
+    from .backends import _ACTIVE_SLURM_STATES
+
+    command = ["squeue", "--noheader", "--format=%T", f"--jobs={job_id}"]
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0:
+        if "Invalid job id" in proc.stderr:
+            return False
+        return None
+    states = {line.strip().upper() for line in proc.stdout.splitlines() if line.strip()}
+    return bool(states & _ACTIVE_SLURM_STATES)
+
+
+class Liveness:
+    """Tells whether owners are alive, remembering what it observed (one per waiter)."""
+
+    def __init__(self) -> None:
+        self._slurm: dict[str, tuple[float, bool | None]] = {}  # job -> (checked at, active)
+        self._beats: dict[tuple[Path, str], tuple[float | None, float]] = {}
+
+    def alive(self, owner: Owner, folder: Path) -> bool:
+        if owner.host == socket.gethostname():
+            return _pid_alive(owner.pid, owner.start)
+        if owner.slurm:
+            checked, active = self._slurm.get(owner.slurm, (-1e9, None))
+            now = time.monotonic()
+            if now - checked >= SLURM_POLL:
+                active = slurm_job_active(owner.slurm)
+                self._slurm[owner.slurm] = (now, active)
+            if active is not None:
+                return active
+        return self._heartbeat_alive(owner, folder)
+
+    def _heartbeat_alive(self, owner: Owner, folder: Path) -> bool:
+        try:
+            mtime: float | None = os.stat(_owner_file(folder, owner)).st_mtime
+        except OSError:
+            mtime = None
+        key = (folder, owner.token)
+        now = time.monotonic()
+        seen = self._beats.get(key)
+        if seen is None or seen[0] != mtime:  # a heartbeat (or first look)
+            self._beats[key] = (mtime, now)
+            return True
+        return now - seen[1] < STALE
+
+
+# # # # # claims on the keys of one folder # # # # #
+
+
+class Claims:
+    """The claims on the keys of one folder (a uid folder)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder) / CLAIMS_DIR
+        self._made = False
+
+    def path(self, key: str) -> Path:
+        return self.folder / (hashlib.sha1(key.encode("utf8")).hexdigest() + ".claim")
+
+    def acquire(self, keys: tp.Iterable[str]) -> tuple[list[str], dict[str, Owner | None]]:
+        """Claims the keys it can: (claimed keys, {key held by another: its owner})."""
+        if not self._made:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._made = True
+        mine: list[str] = []
+        held: dict[str, Owner | None] = {}
+        data = me().dumps()
+        _hold(self.folder, 1)  # owner file first: a claim always has its heartbeat
+        try:
+            for key in keys:
+                path = self.path(key)
+                try:
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                except FileExistsError:
+                    held[key] = self.holder(key)
+                    continue
+                try:
+                    os.write(fd, data)
+                finally:
+                    os.close(fd)
+                mine.append(key)
+        finally:
+            _hold(self.folder, len(mine) - 1)
+        return mine, held
+
+    def release(self, keys: tp.Iterable[str]) -> None:
+        """Removes claims held by this process."""
+        n = 0
+        for key in keys:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path(key))
+            n += 1
+        if n:
+            _hold(self.folder, -n)
+
+    def holder(self, key: str) -> Owner | None:
+        """The owner of the claim on ``key``; None if unreadable (being written)."""
+        try:
+            with open(self.path(key), "rb") as f:
+                return Owner.loads(f.read())
+        except FileNotFoundError:
+            return None
+
+    def is_claimed(self, key: str) -> bool:
+        return self.path(key).exists()
+
+    def take_over(self, key: str, dead: Owner | None) -> None:
+        """Removes the claim on ``key`` of a dead owner (``None``: a claim file that stayed
+        unreadable), so that it can be claimed again. Guarded by ``<claim>.takeover``
+        (``O_EXCL``) so that a new claim made meanwhile is not removed."""
+        path = self.path(key)
+        guard = path.with_suffix(".takeover")
+        try:
+            fd = os.open(guard, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            with contextlib.suppress(OSError):  # a taker that died: its guard is stale
+                if time.time() - guard.stat().st_mtime > GRACE:
+                    guard.unlink()
+            return
+        os.close(fd)
+        try:
+            if self.holder(key) == dead and path.exists():
+                path.unlink(missing_ok=True)
+                if dead is not None:
+                    with contextlib.suppress(OSError):
+                        _owner_file(self.folder, dead).unlink()
+        finally:
+            guard.unlink(missing_ok=True)
+
+
+def _describe(held: tp.Mapping[str, Owner | None]) -> str:
+    owners: dict[str, int] = {}
+    for owner in held.values():
+        name = str(owner) if owner is not None else "an owner still writing its claim"
+        owners[name] = owners.get(name, 0) + 1
+    return ", ".join(f"{n} by {name}" for name, n in owners.items())
+
+
+class _Waiter:
+    """Waits for keys claimed by others, logging what it waits for; tells which keys
+    became free (released or taken over from a dead owner)."""
+
+    def __init__(self, claims: Claims, what: str) -> None:
+        self.claims = claims
+        self.what = what
+        self.liveness = Liveness()
+        self.sleep = 0.02
+        self.logged: tuple[float, str] = (-1e9, "")
+        self.unreadable: dict[str, float] = {}
+
+    def log(self, held: tp.Mapping[str, Owner | None]) -> None:
+        text = _describe(held)
+        now = time.monotonic()
+        if text != self.logged[1] or now - self.logged[0] > LOG_EVERY:
+            logger.info(
+                "%s: waiting for %d result(s) being computed elsewhere: %s (claims in %s)",
+                self.what,
+                len(held),
+                text,
+                self.claims.folder,
+            )
+            self.logged = (now, text)
+
+    def free(self, keys: tp.Iterable[str]) -> list[str]:
+        """Keys whose claim is gone, or whose owner is dead (their claims removed)."""
+        free = []
+        for key in keys:
+            if not self.claims.is_claimed(key):
+                free.append(key)
+                continue
+            owner = self.claims.holder(key)
+            if owner is None:
+                first = self.unreadable.setdefault(key, time.monotonic())
+                if not self.claims.is_claimed(key):
+                    free.append(key)
+                elif time.monotonic() - first > GRACE:
+                    logger.warning("%s: removing the unreadable claim on %r", self.what, key)
+                    self.claims.take_over(key, None)
+                    free.append(key)
+                continue
+            self.unreadable.pop(key, None)
+            if not self.liveness.alive(owner, self.claims.folder):
+                logger.warning(
+                    "%s: %s holding the claim on %r is dead: taking over", self.what, owner, key
+                )
+                self.claims.take_over(key, owner)
+                free.append(key)
+        return free
+
+    def pause(self) -> None:
+        time.sleep(self.sleep)
+        self.sleep = min(self.sleep * 1.5, MAX_POLL)
+
+
+def compute_keys_once(
+    folder: Path,
+    keys: tp.Sequence[str],
+    *,
+    present: tp.Callable[[list[str]], tp.Collection[str]],
+    compute: tp.Callable[[list[str]], tp.Iterable[str]],
+    wait: Wait = "wait",
+    what: str = "",
+    progress: tp.Callable[[int, int], None] | None = None,
+) -> None:
+    """Makes every key present, computing only those this process claims.
+
+    ``present(keys)``: those of ``keys`` already stored (re-reads the storage).
+    ``compute(keys)``: computes and stores the keys, yielding each key once stored (its
+    claim is released then). ``progress(done, in_flight)``: called as keys get done
+    here or elsewhere, with the number of keys currently computed by others.
+    With ``wait="no-wait"``, raises :class:`ClaimedError` for keys held by others (after
+    computing the others); ``wait="off"`` computes every key without claims.
+    """
+    if wait == "off":
+        for _ in compute(list(keys)):
+            if progress is not None:
+                progress(1, 0)
+        return
+    claims = Claims(folder)
+    remaining = list(dict.fromkeys(keys))
+    waiter: _Waiter | None = None
+    while remaining:
+        mine, held = claims.acquire(remaining)
+        if mine:
+            pending = set(mine)
+            try:
+                done = set(present(mine))  # stored meanwhile by another owner
+                claims.release([k for k in mine if k in done])
+                pending -= done
+                if progress is not None and done:
+                    progress(len(done), len(held))
+                for key in compute([k for k in mine if k not in done]):
+                    if key in pending:
+                        pending.discard(key)
+                        claims.release([key])
+                    if progress is not None:
+                        progress(1, len(held))
+            finally:
+                claims.release(pending)
+        if not held:
+            return
+        if wait == "no-wait":
+            done = set(present(list(held)))
+            held = {k: o for k, o in held.items() if k not in done}
+            if held:
+                raise ClaimedError(
+                    f"{what}: {len(held)} result(s) are being computed elsewhere ("
+                    f"{_describe(held)}; claims in {claims.folder}) and claims='no-wait'",
+                    held,
+                )
+            return
+        if waiter is None:
+            waiter = _Waiter(claims, what)
+        remaining = list(held)
+        while remaining:  # wait for results, or for free keys to compute
+            waiter.log({k: held.get(k) for k in remaining})
+            waiter.pause()
+            done = set(present(remaining))
+            if done:
+                remaining = [k for k in remaining if k not in done]
+                if progress is not None:
+                    progress(len(done), len(remaining))
+            free = waiter.free(remaining)
+            if free:
+                done = set(present(free))  # released after storing: done
+                remaining = [k for k in remaining if k not in done]
+                if progress is not None and done:
+                    progress(len(done), len(remaining))
+                if any(k not in done for k in free):
+                    break  # claim them (with the keys still held, which stay held)
+
+
+@contextlib.contextmanager
+def once(
+    folder: Path,
+    key: str,
+    *,
+    present: tp.Callable[[], bool],
+    wait: Wait = "wait",
+    what: str = "",
+) -> tp.Iterator[bool]:
+    """Claims ``key`` of ``folder`` for the block, waiting while another owner holds it.
+
+    Yields True when this process holds the claim (compute and store in the block),
+    False when the result got stored by another owner meanwhile (load it). The claim
+    is released when the block ends (stored, or failed: then a waiter computes it).
+    """
+    if wait == "off":
+        yield True
+        return
+    claims = Claims(folder)
+    waiter: _Waiter | None = None
+    while True:
+        mine, held = claims.acquire([key])
+        if mine:
+            try:
+                yield not present()
+            finally:
+                claims.release(mine)
+            return
+        if present():
+            yield False
+            return
+        if wait == "no-wait":
+            raise ClaimedError(
+                f"{what}: the result is being computed by {_describe(held).split(' by ', 1)[1]} "
+                f"(claim {claims.path(key)}) and claims='no-wait'",
+                held,
+            )
+        if waiter is None:
+            waiter = _Waiter(claims, what)
+        while True:
+            waiter.log(held)
+            waiter.pause()
+            if present():
+                yield False
+                return
+            if waiter.free([key]):
+                break
