@@ -445,6 +445,7 @@ def compute_keys_once(
     claims = Claims(folder)
     remaining = list(dict.fromkeys(keys))
     waiter: _Waiter | None = None
+    keep_held: dict[str, Owner | None] = {}  # no-wait: held by live owners
     while remaining:
         mine, held = claims.acquire(remaining)
         if mine:
@@ -463,11 +464,21 @@ def compute_keys_once(
                         progress(1, len(held))
             finally:
                 claims.release(pending)
-        if not held:
+        if not held and not keep_held:
             return
+        if waiter is None:
+            waiter = _Waiter(claims, what)
         if wait == "no-wait":
             done = set(present(list(held)))
             held = {k: o for k, o in held.items() if k not in done}
+            free = waiter.free(held)  # of dead owners: computed here
+            if free:
+                remaining = free
+                held = {k: o for k, o in held.items() if k not in free}
+                for key in held:
+                    keep_held[key] = held[key]
+                continue
+            held = {**keep_held, **held}
             if held:
                 raise ClaimedError(
                     f"{what}: {len(held)} result(s) are being computed elsewhere ("
@@ -475,8 +486,6 @@ def compute_keys_once(
                     held,
                 )
             return
-        if waiter is None:
-            waiter = _Waiter(claims, what)
         remaining = list(held)
         while remaining:  # wait for results, or for free keys to compute
             waiter.log({k: held.get(k) for k in remaining})
@@ -527,15 +536,15 @@ def once(
         if present():
             yield False
             return
-        if wait == "no-wait":
+        if waiter is None:
+            waiter = _Waiter(claims, what)
+        if wait == "no-wait" and not waiter.free([key]):
             raise ClaimedError(
                 f"{what}: the result is being computed by {_describe(held).split(' by ', 1)[1]} "
                 f"(claim {claims.path(key)}) and claims='no-wait'",
                 held,
             )
-        if waiter is None:
-            waiter = _Waiter(claims, what)
-        while True:
+        while wait != "no-wait":
             waiter.log(held)
             waiter.pause()
             if present():

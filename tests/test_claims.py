@@ -1,0 +1,391 @@
+"""Compute once (exca.claims): concurrent processes compute each result once.
+
+Every computation appends one line to a log file (a side effect of the computation,
+not the cache): the tests count executions with it. Workers are real processes
+(``python -c`` importing this module) started together through a file barrier.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import typing as tp
+from pathlib import Path
+
+import pydantic
+import pytest
+
+import exca
+from exca import claims
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT = 120.0
+
+
+def _barrier(folder: str, count: int) -> None:
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / str(os.getpid())).touch()
+    end = time.monotonic() + TIMEOUT
+    while len(os.listdir(path)) < count and time.monotonic() < end:
+        time.sleep(0.005)
+
+
+def _log(path: str, line: str) -> None:
+    with open(path, "a", encoding="utf8") as f:  # one write: lines never mix
+        f.write(line + "\n")
+
+
+def value(item: int) -> int:
+    return item * item + 3
+
+
+class Squares(pydantic.BaseModel):
+    """MapInfra logging each computed item (``log`` and ``delay`` leave the uid as is)."""
+
+    log: str = ""
+    delay: float = 0.02
+    infra: exca.MapInfra = exca.MapInfra(version="1")
+    _exclude_from_cls_uid: tp.ClassVar[tuple[str, ...]] = ("log", "delay")
+
+    @infra.apply(item_uid=str)
+    def process(self, items: tp.Sequence[int]) -> tp.Iterator[int]:
+        for item in items:
+            _log(self.log, f"start {item} {os.getpid()}")
+            time.sleep(self.delay)
+            _log(self.log, f"done {item} {os.getpid()}")
+            yield value(item)
+
+
+class Slow(pydantic.BaseModel):
+    """TaskInfra logging each computation."""
+
+    x: int = 12
+    log: str = ""
+    delay: float = 1.0
+    infra: exca.TaskInfra = exca.TaskInfra(version="1")
+    _exclude_from_cls_uid: tp.ClassVar[tuple[str, ...]] = ("log", "delay")
+
+    @infra.apply
+    def run(self) -> dict[str, int]:
+        _log(self.log, f"start {os.getpid()}")
+        time.sleep(self.delay)
+        _log(self.log, f"done {os.getpid()}")
+        return {"x": self.x, "square": value(self.x)}
+
+
+def map_worker(folder: str, log: str, barrier: str, n: int, start: int, stop: int) -> None:
+    logging.basicConfig(level=logging.INFO)
+    items = list(range(start, stop))
+    model = Squares(log=log, infra={"folder": folder})
+    _barrier(barrier, n)
+    out = list(model.process(items))
+    assert out == [value(i) for i in items], out
+    print(json.dumps({"ok": len(out)}))
+
+
+def task_worker(folder: str, log: str, barrier: str, n: int, delay: float) -> None:
+    logging.basicConfig(level=logging.INFO)
+    model = Slow(log=log, delay=delay, infra={"folder": folder})
+    _barrier(barrier, n)
+    out = model.run()
+    assert out == {"x": 12, "square": value(12)}, out
+    print(json.dumps({"ok": 1}))
+
+
+def _spawn(call: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "EXCA_PROGRESS": "0"}
+    code = f"from tests.test_claims import *; {call}"
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _finish(procs: list[subprocess.Popen[str]]) -> list[str]:
+    errs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=TIMEOUT)
+        assert proc.returncode == 0, err
+        assert '"ok"' in out, (out, err)
+        errs.append(err)
+    return errs
+
+
+def _lines(log: Path, kind: str) -> list[str]:
+    if not log.exists():
+        return []
+    return [line.split()[1] for line in log.read_text().splitlines() if line.startswith(kind)]
+
+
+def test_map_processes_overlapping_items_compute_each_once(tmp_path: Path) -> None:
+    """6 processes on overlapping ranges of 150 items: 150 executions, right values."""
+    n, log = 6, tmp_path / "log.txt"
+    procs = [
+        _spawn(
+            f"map_worker({str(tmp_path / 'c')!r}, {str(log)!r}, {str(tmp_path / 'b')!r}, "
+            f"{n}, {k * 20}, {k * 20 + 50})"
+        )
+        for k in range(n)
+    ]
+    errs = _finish(procs)
+    done = _lines(log, "done")
+    assert sorted(done, key=int) == [str(i) for i in range(150)]  # each item once
+    assert len(_lines(log, "start")) == 150
+    assert any("waiting for" in err for err in errs)  # someone waited, naming the owner
+    assert any(f"on {socket.gethostname()}" in err for err in errs)
+    assert not list((tmp_path / "c").rglob("*.claim"))  # every claim released
+    model = Squares(log=str(log), infra={"folder": tmp_path / "c", "mode": "read-only"})
+    assert list(model.process(range(150))) == [value(i) for i in range(150)]
+
+
+def test_task_processes_on_one_uid_compute_once(tmp_path: Path) -> None:
+    n, log = 6, tmp_path / "log.txt"
+    procs = [
+        _spawn(
+            f"task_worker({str(tmp_path / 'c')!r}, {str(log)!r}, {str(tmp_path / 'b')!r}, {n}, 1.0)"
+        )
+        for _ in range(n)
+    ]
+    errs = _finish(procs)
+    assert len(_lines(log, "start")) == 1
+    assert len(_lines(log, "done")) == 1
+    assert sum("waiting for 1 result" in err for err in errs) == n - 1
+
+
+def _wait_for(log: Path, kind: str, count: int) -> list[str]:
+    end = time.monotonic() + TIMEOUT
+    while time.monotonic() < end:
+        lines = _lines(log, kind)
+        if len(lines) >= count:
+            return lines
+        time.sleep(0.01)
+    raise AssertionError(f"{count} {kind!r} lines never came in {log}")
+
+
+def test_sigkilled_task_claimant_is_taken_over(tmp_path: Path) -> None:
+    """The claimant is SIGKILLed mid-computation: one waiter takes over, all finish right."""
+    log, folder = tmp_path / "log.txt", str(tmp_path / "c")
+    first = _spawn(f"task_worker({folder!r}, {str(log)!r}, {str(tmp_path / 'b1')!r}, 1, 60.0)")
+    (pid,) = _wait_for(log, "start", 1)
+    assert int(pid) == first.pid
+    others = [
+        _spawn(f"task_worker({folder!r}, {str(log)!r}, {str(tmp_path / 'b2')!r}, 3, 1.0)")
+        for _ in range(3)
+    ]
+    time.sleep(3)  # the others are waiting for the claimant
+    assert len(_lines(log, "start")) == 1
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    errs = _finish(others)
+    starts, dones = _lines(log, "start"), _lines(log, "done")
+    assert len(starts) == 2 and len(dones) == 1  # the killed one, then one survivor
+    assert int(dones[0]) in [p.pid for p in others]
+    assert any("is dead: taking over" in err for err in errs)
+
+
+def test_sigkilled_map_claimant_is_taken_over(tmp_path: Path) -> None:
+    log, folder = tmp_path / "log.txt", str(tmp_path / "c")
+    first = _spawn(f"map_worker({folder!r}, {str(log)!r}, {str(tmp_path / 'b1')!r}, 1, 0, 40)")
+    _wait_for(log, "done", 5)
+    others = [
+        _spawn(f"map_worker({folder!r}, {str(log)!r}, {str(tmp_path / 'b2')!r}, 2, 0, 40)")
+        for _ in range(2)
+    ]
+    time.sleep(0.3)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    _finish(others)
+    items = [int(line.split()[1]) for line in log.read_text().splitlines() if "done" in line]
+    assert sorted(set(items)) == list(range(40))
+    assert len(items) == 40  # the killed process's completed items were not recomputed
+    model = Squares(infra={"folder": folder, "mode": "read-only"})
+    assert list(model.process(range(40))) == [value(i) for i in range(40)]
+
+
+def test_no_wait_raises_naming_the_owner(tmp_path: Path) -> None:
+    log, folder = tmp_path / "log.txt", tmp_path / "c"
+    first = _spawn(f"task_worker({str(folder)!r}, {str(log)!r}, {str(tmp_path / 'b')!r}, 1, 60)")
+    try:
+        _wait_for(log, "start", 1)
+        model = Slow(log=str(log), infra={"folder": folder, "claims": "no-wait"})
+        with pytest.raises(claims.ClaimedError, match=f"pid {first.pid} on "):
+            model.run()
+        squares = Squares(log=str(log), infra={"folder": folder, "claims": "no-wait"})
+        assert list(squares.process([1, 2])) == [value(1), value(2)]  # nobody else: computed
+    finally:
+        first.kill()
+        first.wait()
+    # the claimant is dead now: no-wait takes over and computes
+    assert Slow(log=str(log), delay=0, infra={"folder": folder, "claims": "no-wait"}).run()[
+        "square"
+    ] == value(12)
+
+
+def test_map_no_wait_computes_the_free_items_then_raises(tmp_path: Path) -> None:
+    folder = tmp_path / "c"
+    model = Squares(log=str(tmp_path / "log.txt"), infra={"folder": folder, "claims": "no-wait"})
+    uid_folder = model.infra.uid_folder(create=True)
+    assert uid_folder is not None
+    held = claims.Claims(uid_folder)
+    mine, _ = held.acquire(["3"])  # held by this (live) process: never robbed
+    try:
+        with pytest.raises(claims.ClaimedError, match="1 result") as info:
+            list(model.process(range(6)))
+        assert list(info.value.held) == ["3"]
+        assert sorted(_lines(tmp_path / "log.txt", "done"), key=int) == ["0", "1", "2", "4", "5"]
+    finally:
+        held.release(mine)
+    assert list(model.process(range(6))) == [value(i) for i in range(6)]
+
+
+def test_read_only_and_cached_calls_never_claim(tmp_path: Path) -> None:
+    folder = tmp_path / "c"
+    model = Squares(log=str(tmp_path / "log.txt"), infra={"folder": folder, "mode": "read-only"})
+    with pytest.raises(RuntimeError, match="read-only"):
+        list(model.process([1]))
+    task = Slow(log=str(tmp_path / "log.txt"), delay=0, infra={"folder": folder})
+    with pytest.raises(RuntimeError, match="read-only"):
+        task.infra.clone_obj(**{"infra.mode": "read-only"}).run()
+    assert not list(folder.rglob(claims.CLAIMS_DIR))
+    task.run()
+    claims_dir = next(folder.rglob(claims.CLAIMS_DIR))
+    assert not list(claims_dir.iterdir())  # released, owner file removed
+    claims_dir.rmdir()
+    assert Slow(log=str(tmp_path / "log.txt"), delay=0, infra={"folder": folder}).run()
+    assert not list(folder.rglob(claims.CLAIMS_DIR))  # the cached path does not claim
+
+
+def test_force_claims_and_recomputes(tmp_path: Path) -> None:
+    log = tmp_path / "log.txt"
+    Slow(log=str(log), delay=0, infra={"folder": tmp_path}).run()
+    Slow(log=str(log), delay=0, infra={"folder": tmp_path, "mode": "force"}).run()
+    assert len(_lines(log, "done")) == 2
+    squares = Squares(log=str(log), infra={"folder": tmp_path})
+    list(squares.process([1, 2]))
+    list(squares.infra.clone_obj(**{"infra.mode": "force"}).process([1, 2]))
+    assert len(_lines(log, "done")) == 2 + 4
+
+
+def test_claims_off_computes_without_claims(tmp_path: Path) -> None:
+    model = Squares(log=str(tmp_path / "log.txt"), infra={"folder": tmp_path, "claims": "off"})
+    assert list(model.process([1, 2])) == [value(1), value(2)]
+    assert not list(tmp_path.rglob(claims.CLAIMS_DIR))
+
+
+def test_failing_claimant_releases_and_waiter_computes(tmp_path: Path) -> None:
+    """A failed computation releases its claim: the next caller computes (no stale claim)."""
+
+    class Failing(pydantic.BaseModel):
+        infra: exca.TaskInfra = exca.TaskInfra(version="1")
+
+        @infra.apply
+        def run(self) -> int:
+            raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        Failing(infra={"folder": tmp_path}).run()
+    assert not list(tmp_path.rglob("*.claim"))
+
+
+# ---------- liveness ----------
+
+
+def _foreign_claim(folder: Path, key: str, owner: claims.Owner, touch: bool = True) -> Path:
+    c = claims.Claims(folder)
+    c.folder.mkdir(parents=True, exist_ok=True)
+    c.path(key).write_bytes(owner.dumps())
+    if touch:
+        (c.folder / f"{owner.token}.owner").write_bytes(owner.dumps())
+    return c.path(key)
+
+
+def test_dead_local_pid_and_reused_pid_are_taken_over(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    host = socket.gethostname()
+    dead = claims.Owner(host=host, pid=proc.pid, start="1", token="a" * 32)
+    reused = claims.Owner(host=host, pid=os.getpid(), start="1", token="b" * 32)  # start differs
+    alive = claims.Owner(host=host, pid=os.getppid(), start="", token="c" * 32)
+    for owner in (dead, reused, alive):
+        _foreign_claim(tmp_path, owner.token, owner)
+    with pytest.raises(claims.ClaimedError) as info:
+        claims.compute_keys_once(
+            tmp_path,
+            [dead.token, reused.token, alive.token],
+            present=lambda keys: [],
+            compute=lambda keys: iter(keys),
+            wait="no-wait",
+        )
+    assert list(info.value.held) == [alive.token]
+    # waiting: the dead owners' claims are taken over, the live owner is never robbed
+    liveness = claims.Liveness()
+    assert not liveness.alive(dead, tmp_path)
+    assert not liveness.alive(reused, tmp_path)
+    assert liveness.alive(alive, tmp_path)
+
+
+def test_remote_owner_without_heartbeat_is_dead_after_stale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(claims, "STALE", 0.3)
+    owner = claims.Owner(host="elsewhere", pid=1, start="", token="d" * 32)
+    _foreign_claim(tmp_path, "k", owner)
+    liveness = claims.Liveness()
+    folder = tmp_path / claims.CLAIMS_DIR
+    assert liveness.alive(owner, folder)
+    for _ in range(4):  # a heartbeat every 0.2 s: alive however long it computes
+        time.sleep(0.2)
+        os.utime(folder / f"{owner.token}.owner", (time.time(), time.time() + _ + 1))
+        assert liveness.alive(owner, folder)
+    time.sleep(0.4)  # silent for longer than STALE: dead
+    assert not liveness.alive(owner, folder)
+    computed: list[str] = []
+
+    def compute(keys: list[str]) -> tp.Iterator[str]:
+        computed.extend(keys)
+        yield from keys
+
+    monkeypatch.setattr(claims, "STALE", 0.0)
+    claims.compute_keys_once(tmp_path, ["k"], present=lambda k: [], compute=compute)
+    assert computed == ["k"]
+
+
+def test_unreadable_claim_is_taken_over_after_grace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(claims, "GRACE", 0.2)
+    c = claims.Claims(tmp_path)
+    c.folder.mkdir()
+    c.path("k").write_bytes(b"")  # a creator killed before writing its claim
+    computed: list[str] = []
+
+    def compute(keys: list[str]) -> tp.Iterator[str]:
+        computed.extend(keys)
+        yield from keys
+
+    claims.compute_keys_once(tmp_path, ["k"], present=lambda k: [], compute=compute)
+    assert computed == ["k"]
+    assert not c.path("k").exists()
+
+
+def test_owner_names_its_slurm_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLURM_JOB_ID", "1234")
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "1200")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "7")
+    monkeypatch.setattr(claims, "_ME", {})
+    owner = claims.me()
+    assert owner.slurm == "1234"
+    assert str(owner) == f"pid {os.getpid()} on {socket.gethostname()} (Slurm job 1200_7)"
+    assert claims.Owner.loads(owner.dumps()) == owner
+    monkeypatch.setattr(claims, "_ME", {})
