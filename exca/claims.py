@@ -378,7 +378,10 @@ class _Waiter:
         text = _describe(held)
         now = time.monotonic()
         if text != self.logged[1] or now - self.logged[0] > LOG_EVERY:
-            logger.info(
+            # the first line is a warning: visible without logging configuration (a
+            # notebook, a job process), it says why the call blocks
+            logger.log(
+                logging.WARNING if not self.logged[1] else logging.INFO,
                 "%s: waiting for %d result(s) being computed elsewhere: %s (claims in %s)",
                 self.what,
                 len(held),

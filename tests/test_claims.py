@@ -389,3 +389,47 @@ def test_owner_names_its_slurm_job(monkeypatch: pytest.MonkeyPatch) -> None:
     assert str(owner) == f"pid {os.getpid()} on {socket.gethostname()} (Slurm job 1200_7)"
     assert claims.Owner.loads(owner.dumps()) == owner
     monkeypatch.setattr(claims, "_ME", {})
+
+
+# ---------- Hydra sweeps ----------
+
+
+@pytest.mark.parametrize("launcher", ["exca_inline", "exca_local"])
+def test_two_concurrent_sweeps_compute_each_job_once(tmp_path: Path, launcher: str) -> None:
+    """Two sweeps launched at once over overlapping configs (x=1..4 and x=3..6): each
+    job runs once; the second sweep's jobs wait for the first's and serve its results."""
+    runs = tmp_path / "runs.txt"
+    env = {**os.environ, "EXCA_TEST_RUNS": str(runs), "PYTHONPATH": str(ROOT)}
+    procs = []
+    for k, xs in enumerate(["3,4,1,2", "3,4,5,6"]):  # both start with x=3
+        args = [
+            sys.executable,
+            str(ROOT / "tests" / "hydra_apps" / "slow_app.py"),
+            "-m",
+            f"hydra/launcher={launcher}",
+            f"hydra.launcher.cache_folder={tmp_path / 'cache'}",
+            f"hydra.sweep.dir={tmp_path / f'sweep{k}'}",
+            "hydra.launcher.exclude_from_uid=[sleep]",
+            f"+x={xs}",
+            f"+sleep={1.5 if launcher == 'exca_inline' else 6}",  # (subprocesses start slowly)
+        ]
+        procs.append(
+            subprocess.Popen(
+                args,
+                cwd=tmp_path,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    outputs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=TIMEOUT * 2)
+        assert proc.returncode == 0, err
+        outputs.append(out + err)
+    xs = sorted(line.split()[0] for line in runs.read_text().splitlines())
+    assert xs == ["1", "2", "3", "4", "5", "6"]  # x=3 and x=4 ran once, for both sweeps
+    # the waiting job logged what it waited for (in the sweep's output, or its job's log)
+    logs = outputs + [p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file()]
+    assert any("waiting for 1 result(s) being computed elsewhere: 1 by pid" in t for t in logs)
