@@ -9,8 +9,9 @@ meanwhile what nobody claimed); the owner removes the claim once the result is s
 
 - owner on this host: its pid is gone (or reused by another process): taken over at the
   next poll of a waiter (at most ``MAX_POLL`` = 1 s);
-- owner in a Slurm job on another host: Slurm (``squeue``) says the job ended: at the
-  next Slurm poll of a waiter (every ``SLURM_POLL`` = 10 s per job);
+- owner in a Slurm job: Slurm (``squeue``) says the job ended (cancelled, preempted,
+  timed out, node failure), even if a process of it lingers: at the next Slurm poll of
+  a waiter (every ``SLURM_POLL`` = 10 s per job);
 - any other owner on another host: its heartbeat (the mtime of
   ``.claims/<owner token>.owner``, touched every ``HEARTBEAT`` = 30 s by a daemon thread
   while it holds claims) did not change for ``STALE`` = 300 s of the waiter's clock.
@@ -244,16 +245,19 @@ class Liveness:
         self._beats: dict[tuple[Path, str], tuple[float | None, float]] = {}
 
     def alive(self, owner: Owner, folder: Path) -> bool:
-        if owner.host == socket.gethostname():
-            return _pid_alive(owner.pid, owner.start)
-        if owner.slurm:
+        active = None
+        if owner.slurm:  # a cancelled job is dead, even if a process of it lingers
             checked, active = self._slurm.get(owner.slurm, (-1e9, None))
             now = time.monotonic()
             if now - checked >= SLURM_POLL:
                 active = slurm_job_active(owner.slurm)
                 self._slurm[owner.slurm] = (now, active)
-            if active is not None:
-                return active
+            if active is False:
+                return False
+        if owner.host == socket.gethostname():
+            return _pid_alive(owner.pid, owner.start)
+        if active:
+            return True
         return self._heartbeat_alive(owner, folder)
 
     def _heartbeat_alive(self, owner: Owner, folder: Path) -> bool:

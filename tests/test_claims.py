@@ -7,6 +7,7 @@ not the cache): the tests count executions with it. Workers are real processes
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -433,3 +434,99 @@ def test_two_concurrent_sweeps_compute_each_job_once(tmp_path: Path, launcher: s
     # the waiting job logged what it waited for (in the sweep's output, or its job's log)
     logs = outputs + [p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file()]
     assert any("waiting for 1 result(s) being computed elsewhere: 1 by pid" in t for t in logs)
+
+
+# ---------- Slurm ----------
+
+SLURM_RESOURCES: dict[str, tp.Any] = {"timeout_min": 5, "mem_gb": 0.25, "cpus_per_task": 1}
+
+
+def slurm_task_worker(folder: str, log: str, delay: float) -> dict[str, int]:
+    """What a Slurm job runs: the same TaskInfra uid as the other jobs."""
+    return Slow(log=log, delay=delay, infra={"folder": folder}).run()
+
+
+def _submit_slurm(logs: Path, *args: tp.Any) -> tp.Any:
+    from exca.backends import Resources, get_backend
+
+    backend = get_backend("slurm", Resources(folder=logs, **SLURM_RESOURCES))
+    return backend.submit(slurm_task_worker, *args)
+
+
+def _scancel_and_wait(job_id: str) -> None:
+    subprocess.run(["scancel", job_id], check=True, timeout=30)
+    end = time.monotonic() + TIMEOUT
+    while claims.slurm_job_active(job_id) and time.monotonic() < end:
+        time.sleep(0.5)
+
+
+@pytest.mark.slurm
+def test_two_slurm_jobs_on_one_uid_compute_once(slurm_folder: Path) -> None:
+    log, cache = slurm_folder / "log.txt", str(slurm_folder / "cache")
+    jobs = [_submit_slurm(slurm_folder / "logs", cache, str(log), 8.0) for _ in range(2)]
+    expected = {"x": 12, "square": value(12)}
+    assert [job.result() for job in jobs] == [expected, expected]
+    assert len(_lines(log, "start")) == 1 and len(_lines(log, "done")) == 1
+    stderr = "".join(job.stderr() or "" for job in jobs)
+    assert "waiting for 1 result(s) being computed elsewhere: 1 by pid" in stderr
+    assert "(Slurm job " in stderr  # the owner is named with its Slurm job
+
+
+@pytest.mark.slurm
+def test_scancel_of_the_claimant_hands_the_uid_over(slurm_folder: Path) -> None:
+    log, cache = slurm_folder / "log.txt", str(slurm_folder / "cache")
+    first = _submit_slurm(slurm_folder / "logs", cache, str(log), 300.0)
+    _wait_for(log, "start", 1)
+    second = _submit_slurm(slurm_folder / "logs", cache, str(log), 1.0)
+    end = time.monotonic() + TIMEOUT
+    while "waiting for" not in (second.stderr() or "") and time.monotonic() < end:
+        time.sleep(0.5)
+    _scancel_and_wait(str(first.job_id))
+    try:
+        assert second.result() == {"x": 12, "square": value(12)}
+        starts, dones = _lines(log, "start"), _lines(log, "done")
+        assert len(starts) == 2 and dones == [starts[1]]  # computed by the second job
+        assert "is dead: taking over" in (second.stderr() or "")
+    finally:  # submitit ignores SIGTERM: with proctrack/linuxproc the process may linger
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(_lines(log, "start")[0]), signal.SIGKILL)
+
+
+@pytest.mark.slurm
+def test_slurm_owner_on_another_host_is_alive_while_its_job_runs(slurm_folder: Path) -> None:
+    """An owner on another host is judged by Slurm: never robbed while its job is pending
+    or running (however silent), dead at the first Slurm poll once the job ended."""
+    out = subprocess.run(
+        [
+            "sbatch",
+            "--parsable",
+            "--mem=100M",
+            f"--output={slurm_folder}/%j.out",
+            "--wrap",
+            "sleep 300",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    job_id = out.strip().split(";")[0]
+    owner = claims.Owner(host="elsewhere", pid=1, start="", token="e" * 32, slurm=job_id)
+    _foreign_claim(slurm_folder, "k", owner, touch=False)  # no heartbeat at all
+    try:
+        assert claims.Liveness().alive(owner, slurm_folder / claims.CLAIMS_DIR)
+        with pytest.raises(claims.ClaimedError, match=f"Slurm job {job_id}"):
+            claims.compute_keys_once(
+                slurm_folder, ["k"], present=lambda k: [], compute=iter, wait="no-wait"
+            )
+    finally:
+        _scancel_and_wait(job_id)
+    assert not claims.Liveness().alive(owner, slurm_folder / claims.CLAIMS_DIR)
+    computed: list[str] = []
+
+    def compute(keys: list[str]) -> tp.Iterator[str]:
+        computed.extend(keys)
+        yield from keys
+
+    claims.compute_keys_once(slurm_folder, ["k"], present=lambda k: [], compute=compute)
+    assert computed == ["k"]
