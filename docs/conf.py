@@ -79,6 +79,7 @@ API_MODULES = [
     "exca.inspect",
     "exca.sweeps",
     "exca.cli",
+    "exca.claims",
     "exca.demo.pipeline",
     "exca.demo.callbacks",
 ]

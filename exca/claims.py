@@ -47,6 +47,17 @@ import typing as tp
 import uuid
 from pathlib import Path
 
+__all__ = [
+    "ClaimedError",
+    "Claims",
+    "Liveness",
+    "Owner",
+    "compute_keys_once",
+    "me",
+    "once",
+    "slurm_job_active",
+]
+
 logger = logging.getLogger(__name__)
 
 CLAIMS_DIR = ".claims"

@@ -17,6 +17,11 @@ Parts (each can be skipped with 0):
   right; failed calls are counted), and TaskInfra returning a random token (processes
   that return another token than the cached one are counted: known race, see
   tests/test_reliability_concurrency.py).
+- ``--once-rounds``: compute once (tests/test_claims.py): 6 processes at once on random
+  overlapping MapInfra items and on one TaskInfra uid, counting executions by a side
+  effect of the computation (duplicates must stay 0), then a claimant SIGKILLed at a
+  random point while 2 others wait: every value must come back right and only the
+  item(s) in flight in the killed process may be computed twice.
 - ``--fuzz-seeds``: fuzzed index files, truncated data files and simulated full disks
   (tests/test_reliability_badinput.py), one case per seed.
 
@@ -148,6 +153,118 @@ def concurrency_rounds(work: Path, rounds: int, seed: int) -> ConcurrencyStats:
 
 
 @dataclasses.dataclass
+class OnceStats:
+    rounds: int = 0
+    processes: int = 0
+    map_items: int = 0
+    map_executions: int = 0  # completed computations of an item
+    task_executions: int = 0
+    duplicates: int = 0  # items (or task uids) computed to completion twice: must stay 0
+    kills: int = 0
+    killed_in_flight: int = 0  # items started by a killed claimant, recomputed by others
+    losses: int = 0  # wrong or missing values, failed processes: must stay 0
+    problems: list[str] = dataclasses.field(default_factory=list)
+
+
+def once_rounds(work: Path, rounds: int, seed: int) -> OnceStats:
+    import collections
+    import signal
+
+    import tests.test_claims as tc
+
+    stats = OnceStats()
+    rng = random.Random(seed)
+    n = 6
+
+    def finish(procs: list[tp.Any], r: int, what: str) -> None:
+        for proc in procs:
+            out, err = proc.communicate(timeout=600)
+            if proc.returncode != 0 or '"ok"' not in out:
+                stats.losses += 1
+                stats.problems.append(f"round {r}: {what} process failed: {err[-300:]}")
+
+    def done_lines(log: Path) -> list[str]:
+        return [ln for ln in log.read_text().splitlines() if ln.startswith("done")]
+
+    for r in range(rounds):
+        folder = work / f"once-{r}"
+        # MapInfra: 6 random overlapping ranges (the workers check their own values)
+        ranges = []
+        for _ in range(n):
+            start = rng.randrange(0, 100)
+            ranges.append((start, start + rng.randrange(20, 80)))
+        log = folder / "map.txt"
+        procs = [
+            tc._spawn(
+                f"map_worker({str(folder / 'c')!r}, {str(log)!r}, {str(folder / 'b')!r}, "
+                f"{n}, {a}, {b})"
+            )
+            for a, b in ranges
+        ]
+        finish(procs, r, "map")
+        items = [int(ln.split()[1]) for ln in done_lines(log)]
+        distinct = {i for a, b in ranges for i in range(a, b)}
+        stats.map_items += len(distinct)
+        stats.map_executions += len(items)
+        stats.duplicates += len(items) - len(set(items))
+        if set(items) != distinct:
+            stats.losses += 1
+            stats.problems.append(f"round {r}: computed items differ from requested ones")
+        # TaskInfra: 6 processes on one uid
+        log = folder / "task.txt"
+        procs = [
+            tc._spawn(
+                f"task_worker({str(folder / 'c')!r}, {str(log)!r}, {str(folder / 'bt')!r}, "
+                f"{n}, 0.5)"
+            )
+            for _ in range(n)
+        ]
+        finish(procs, r, "task")
+        execs = len(done_lines(log))
+        stats.task_executions += execs
+        stats.duplicates += max(0, execs - 1)
+        # a claimant SIGKILLed at a random point while 2 others wait for its items
+        log = folder / "kill.txt"
+        first = tc._spawn(
+            f"map_worker({str(folder / 'k')!r}, {str(log)!r}, {str(folder / 'bk1')!r}, 1, 0, 60)"
+        )
+        others = [
+            tc._spawn(
+                f"map_worker({str(folder / 'k')!r}, {str(log)!r}, {str(folder / 'bk2')!r}, "
+                f"2, 0, 60)"
+            )
+            for _ in range(2)
+        ]
+        tc._wait_for(log, "done", rng.randrange(1, 30))
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
+        stats.kills += 1
+        finish(others, r, "takeover")
+        lines = log.read_text().splitlines()
+        killed = {ln.split()[1] for ln in lines if ln.endswith(f" {first.pid}")}
+        done_by = collections.Counter(ln.split()[1] for ln in lines if ln.startswith("done"))
+        started_by_killed = {
+            ln.split()[1] for ln in lines if ln.startswith("start") and ln.endswith(f" {first.pid}")
+        }
+        finished_by_killed = {
+            ln.split()[1] for ln in lines if ln.startswith("done") and ln.endswith(f" {first.pid}")
+        }
+        stats.killed_in_flight += len(started_by_killed - finished_by_killed)
+        stats.duplicates += sum(c - 1 for c in done_by.values())
+        if set(done_by) != {str(i) for i in range(60)} or not killed:
+            stats.losses += 1
+            stats.problems.append(f"round {r}: takeover left items uncomputed")
+        model = tc.Squares(infra={"folder": folder / "k", "mode": "read-only"})
+        if list(model.process(range(60))) != [tc.value(i) for i in range(60)]:
+            stats.losses += 1
+            stats.problems.append(f"round {r}: wrong values after the takeover")
+        stats.processes += 2 * n + 3
+        stats.rounds += 1
+        shutil.rmtree(folder, ignore_errors=True)
+    return stats
+
+
+@dataclasses.dataclass
 class FuzzStats:
     cases: int = 0
     failures: int = 0
@@ -188,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-delay", type=float, default=0.4, help="max s before a kill")
     parser.add_argument("--per-folder", type=int, default=20, help="iterations per folder")
     parser.add_argument("--rounds", type=int, default=10, help="8-process concurrency rounds")
+    parser.add_argument("--once-rounds", type=int, default=3, help="compute-once rounds")
     parser.add_argument("--fuzz-seeds", type=int, default=200, help="fuzz cases per kind")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--folder", type=Path, default=None, help="work folder (default: tmp)")
@@ -221,9 +339,10 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     conc = concurrency_rounds(work / "concurrency", args.rounds, args.seed)
+    once = once_rounds(work / "once", args.once_rounds, args.seed)
     fz = fuzz(work / "fuzz", args.fuzz_seeds)
     elapsed = time.monotonic() - start
-    losses = crash.losses + conc.losses + fz.failures
+    losses = crash.losses + conc.losses + fz.failures + once.losses + once.duplicates
     summary = {
         "crash": {
             "iterations": crash.iterations,
@@ -242,6 +361,17 @@ def main(argv: list[str] | None = None) -> int:
             "task_disagreements (known race)": conc.task_disagreements,
             "losses": conc.losses,
         },
+        "once": {
+            "rounds": once.rounds,
+            "processes": once.processes,
+            "map_items": once.map_items,
+            "map_executions": once.map_executions,
+            "task_executions": once.task_executions,
+            "kills": once.kills,
+            "killed_in_flight (recomputed)": once.killed_in_flight,
+            "duplicates": once.duplicates,
+            "losses": once.losses,
+        },
         "fuzz": {"cases": fz.cases, "failures": fz.failures},
         "losses": losses,
         "seconds": round(elapsed),
@@ -252,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {part}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
         else:
             print(f"  {part}: {values}")
-    for problem in (crash.problems + conc.problems + fz.problems)[:20]:
+    for problem in (crash.problems + conc.problems + once.problems + fz.problems)[:20]:
         print("  PROBLEM:", problem)
     if args.folder is None:
         shutil.rmtree(work, ignore_errors=True)

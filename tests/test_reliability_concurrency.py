@@ -81,7 +81,9 @@ def map_worker(folder: str, items: list[int], barrier_dir: str, compute_barrier:
     feats = Features(
         barrier=barrier_dir if compute_barrier else "",
         computed_log=str(Path(barrier_dir) / "computed.jsonl"),
-        infra={"folder": folder},
+        # claims off: the storage-level worst case (every process computes what it
+        # misses, as when a file system defeats claims); compute once: tests/test_claims.py
+        infra={"folder": folder, "claims": "off"},
     )
     barrier(barrier_dir, "start", N_PROCS)
     return [int(out.sum()) for out in feats.process(items)]
@@ -264,7 +266,7 @@ def task_worker(folder: str, barrier_dir: str, unique: bool, widen: bool) -> dic
         unique=unique,
         barrier=barrier_dir if unique else "",
         computed_log=str(Path(barrier_dir) / "computed.jsonl"),
-        infra={"folder": folder},
+        infra={"folder": folder, "claims": "off"},  # (see map_worker)
     )
     barrier(barrier_dir, "start", N_PROCS)
     result = once.run()
