@@ -7,7 +7,9 @@ misses, as before claims existed). Rows:
 - cached calls (a TaskInfra result, 1,000 MapInfra items): claims are taken only on a
   miss, so both sides must run the same code;
 - misses on a 10 ms item (a TaskInfra computation, MapInfra calls of 1 and 20 missing
-  items): the claim (one file created, one removed per item) against 10 ms of work.
+  items): the claim (one file created, one removed per item) against 10 ms of work;
+- the raw cost of one claim and its release, against creating and removing a plain file
+  (the two file-system operations a claim is made of).
 
 Each timed call uses a new uid folder (a counter in the config), so every call is a
 miss. Run with ``.venv/bin/python benchmarks/bench_claims.py`` (``--help`` for
@@ -102,6 +104,28 @@ CASES = [
         **sides("ITEMS = list(range(20))\n", "list(mapper(k=next(COUNTER)).process(ITEMS))"),
     ),
 ]
+
+
+RAW_SETUP = """
+import itertools, os, tempfile
+from pathlib import Path
+FOLDER = Path(tempfile.mkdtemp(prefix="bench-claims-raw-"))
+COUNTER = itertools.count()
+"""
+CASES.append(
+    Case(
+        "one key: claim + release (ours) vs create + remove a file (baseline)",
+        ours=Snippet(
+            "mine, _ = CLAIMS.acquire([str(next(COUNTER))]); CLAIMS.release(mine)",
+            RAW_SETUP + "from exca.claims import Claims\nCLAIMS = Claims(FOLDER)\n",
+        ),
+        baseline=Snippet(
+            "p = FOLDER / str(next(COUNTER)); "
+            "os.close(os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL)); os.unlink(p)",
+            RAW_SETUP,
+        ),
+    )
+)
 
 
 def print_ratios(path: Path) -> None:

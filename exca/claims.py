@@ -13,8 +13,9 @@ meanwhile what nobody claimed); the owner removes the claim once the result is s
   timed out, node failure), even if a process of it lingers: at the next Slurm poll of
   a waiter (every ``SLURM_POLL`` = 10 s per job);
 - any other owner on another host: its heartbeat (the mtime of
-  ``.claims/<owner token>.owner``, touched every ``HEARTBEAT`` = 30 s by a daemon thread
-  while it holds claims) did not change for ``STALE`` = 300 s of the waiter's clock.
+  ``.claims/<owner token>.owner``, written at its first claim in the folder, touched
+  every ``HEARTBEAT`` = 30 s by a daemon thread while it holds claims, removed when the
+  process exits) did not change for ``STALE`` = 300 s of the waiter's clock.
 
 A live owner is never robbed: a local pid is checked exactly, a Slurm job that is
 pending or running keeps its claims however silent it is.
@@ -33,6 +34,7 @@ unless two results depend on each other.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import hashlib
@@ -159,9 +161,8 @@ def _owner_file(folder: Path, owner: Owner) -> Path:
 
 
 def _hold(folder: Path, n: int) -> None:
-    """Counts ``n`` more (or fewer) claims held in ``folder``; the owner file exists
-    while the count is positive, and the heartbeat thread touches it."""
-    owner = me()
+    """Counts ``n`` more (or fewer) claims held in ``folder``; the heartbeat thread
+    touches the owner file of the folders where the count is positive."""
     with _HB_LOCK:
         before = _HB_HELD.get(folder, 0)
         after = before + n
@@ -169,14 +170,32 @@ def _hold(folder: Path, n: int) -> None:
             _HB_HELD[folder] = after
         else:
             _HB_HELD.pop(folder, None)
-        if before <= 0 < after:
+        if before <= 0 < after and (_hb_pid != os.getpid() or not _HB_THREAD[0].is_alive()):
+            _start_heartbeat()
+
+
+_OWNER_FILES: set[Path] = set()  # owner files written by this process (removed at exit)
+
+
+def _write_owner_file(folder: Path, created: bool) -> None:
+    """Writes the owner file of this process in ``folder`` once (kept until the process
+    exits: claiming again costs no extra file operation)."""
+    path = _owner_file(folder, me())
+    if created:
+        _OWNER_FILES.discard(path)
+    if path not in _OWNER_FILES:
+        path.write_bytes(me().dumps())
+        _OWNER_FILES.add(path)
+
+
+@atexit.register
+def _remove_owner_files() -> None:
+    token = _ME.get(os.getpid())
+    for path in list(_OWNER_FILES):
+        if token is not None and path.name.startswith(token.token):
             with contextlib.suppress(OSError):
-                _owner_file(folder, owner).write_bytes(owner.dumps())
-            if _hb_pid != os.getpid() or not _HB_THREAD[0].is_alive():
-                _start_heartbeat()
-        elif after <= 0 < before:
-            with contextlib.suppress(OSError):
-                _owner_file(folder, owner).unlink()
+                path.unlink()
+    _OWNER_FILES.clear()
 
 
 _hb_pid = 0
@@ -186,6 +205,7 @@ def _after_fork() -> None:  # the claims of the parent are not the child's
     global _HB_LOCK
     _HB_LOCK = threading.Lock()
     _HB_HELD.clear()
+    _OWNER_FILES.clear()
 
 
 os.register_at_fork(after_in_child=_after_fork)
@@ -301,12 +321,17 @@ class Claims:
     def acquire(self, keys: tp.Iterable[str]) -> tuple[list[str], dict[str, Owner | None]]:
         """Claims the keys it can: (claimed keys, {key held by another: its owner})."""
         if not self._made:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            try:
+                self.folder.mkdir(parents=True)
+                created = True
+            except FileExistsError:
+                created = False
+            _write_owner_file(self.folder, created)  # first: a claim has its heartbeat
             self._made = True
         mine: list[str] = []
         held: dict[str, Owner | None] = {}
         data = me().dumps()
-        _hold(self.folder, 1)  # owner file first: a claim always has its heartbeat
+        _hold(self.folder, 1)
         try:
             for key in keys:
                 path = self.path(key)
