@@ -1,7 +1,8 @@
 """Claims: concurrent processes, jobs and sweeps compute each result once.
 
-Before computing a missing result, a process *claims* it: it creates a claim file
-``<folder>/.claims/<hash of the key>.claim`` with ``O_CREAT | O_EXCL``, holding its
+Before computing a missing result, a process *claims* it: it creates the claim
+``<folder>/.claims/<hash of the key>.claim`` as a hard link to its owner file
+(``O_CREAT | O_EXCL`` where hard links are not supported), holding its
 :class:`Owner` (host, pid and its start time, Slurm job id). Other processes asking
 for the same result find the claim, log the owner and wait for the result (computing
 meanwhile what nobody claimed); the owner removes the claim once the result is stored
@@ -23,8 +24,8 @@ pending or running keeps its claims however silent it is.
 The module knows owners (processes, Slurm jobs) and keys, not models: the infras and the
 Hydra launcher call :func:`once` (one key) or :func:`compute_keys_once` (many keys).
 
-What it assumes of the file system: ``O_EXCL`` creation is atomic (true on local file
-systems, NFSv3+ and Lustre) and a removed file disappears for every client. When that
+What it assumes of the file system: creating a hard link (or a file with ``O_EXCL``)
+is atomic and fails if the name exists (true on local file systems, NFS and Lustre) and a removed file disappears for every client. When that
 fails (a client cache shows an old claim, two creators both succeed), the worst outcome
 is that two processes compute the same result: results are still stored atomically
 (the check-then-write of the storage engine keeps one complete value), never wrong,
@@ -313,10 +314,14 @@ class Claims:
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder) / CLAIMS_DIR
+        self._dir = str(self.folder)
         self._made = False
+        self._link = True
 
-    def path(self, key: str) -> Path:
-        return self.folder / (hashlib.sha1(key.encode("utf8")).hexdigest() + ".claim")
+    def path(self, key: str) -> str:
+        """The claim file of ``key``."""
+        name = hashlib.sha1(key.encode("utf8")).hexdigest() + ".claim"
+        return os.path.join(self._dir, name)
 
     def acquire(self, keys: tp.Iterable[str]) -> tuple[list[str], dict[str, Owner | None]]:
         """Claims the keys it can: (claimed keys, {key held by another: its owner})."""
@@ -330,24 +335,41 @@ class Claims:
             self._made = True
         mine: list[str] = []
         held: dict[str, Owner | None] = {}
-        data = me().dumps()
+        owner_file = str(_owner_file(self.folder, me()))
         _hold(self.folder, 1)
         try:
             for key in keys:
                 path = self.path(key)
-                try:
-                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-                except FileExistsError:
+                if self._create(owner_file, path):
+                    mine.append(key)
+                else:
                     held[key] = self.holder(key)
-                    continue
-                try:
-                    os.write(fd, data)
-                finally:
-                    os.close(fd)
-                mine.append(key)
         finally:
             _hold(self.folder, len(mine) - 1)
         return mine, held
+
+    def _create(self, owner_file: str, path: str) -> bool:
+        """Creates the claim file ``path`` holding this process's owner record; False if
+        it exists. A hard link to the owner file (one atomic operation, never a partly
+        written claim); ``O_EXCL`` creation where hard links are not supported."""
+        if self._link:
+            try:
+                os.link(owner_file, path)
+                return True
+            except FileExistsError:
+                return False
+            except OSError as e:  # eg: no hard links on this file system
+                logger.debug("Claims by hard link failed in %s (%s): using O_EXCL", path, e)
+                self._link = False
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            return False
+        try:
+            os.write(fd, me().dumps())
+        finally:
+            os.close(fd)
+        return True
 
     def release(self, keys: tp.Iterable[str]) -> None:
         """Removes claims held by this process."""
@@ -368,13 +390,13 @@ class Claims:
             return None
 
     def is_claimed(self, key: str) -> bool:
-        return self.path(key).exists()
+        return os.path.exists(self.path(key))
 
     def take_over(self, key: str, dead: Owner | None) -> None:
         """Removes the claim on ``key`` of a dead owner (``None``: a claim file that stayed
         unreadable), so that it can be claimed again. Guarded by ``<claim>.takeover``
         (``O_EXCL``) so that a new claim made meanwhile is not removed."""
-        path = self.path(key)
+        path = Path(self.path(key))
         guard = path.with_suffix(".takeover")
         try:
             fd = os.open(guard, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)

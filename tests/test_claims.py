@@ -307,10 +307,10 @@ def test_failing_claimant_releases_and_waiter_computes(tmp_path: Path) -> None:
 def _foreign_claim(folder: Path, key: str, owner: claims.Owner, touch: bool = True) -> Path:
     c = claims.Claims(folder)
     c.folder.mkdir(parents=True, exist_ok=True)
-    c.path(key).write_bytes(owner.dumps())
+    Path(c.path(key)).write_bytes(owner.dumps())
     if touch:
         (c.folder / f"{owner.token}.owner").write_bytes(owner.dumps())
-    return c.path(key)
+    return Path(c.path(key))
 
 
 def test_dead_local_pid_and_reused_pid_are_taken_over(tmp_path: Path) -> None:
@@ -370,7 +370,7 @@ def test_unreadable_claim_is_taken_over_after_grace(
     monkeypatch.setattr(claims, "GRACE", 0.2)
     c = claims.Claims(tmp_path)
     c.folder.mkdir()
-    c.path("k").write_bytes(b"")  # a creator killed before writing its claim
+    Path(c.path("k")).write_bytes(b"")  # a creator killed before writing its claim
     computed: list[str] = []
 
     def compute(keys: list[str]) -> tp.Iterator[str]:
@@ -379,7 +379,7 @@ def test_unreadable_claim_is_taken_over_after_grace(
 
     claims.compute_keys_once(tmp_path, ["k"], present=lambda k: [], compute=compute)
     assert computed == ["k"]
-    assert not c.path("k").exists()
+    assert not Path(c.path("k")).exists()
 
 
 def test_owner_names_its_slurm_job(monkeypatch: pytest.MonkeyPatch) -> None:
