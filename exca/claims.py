@@ -318,6 +318,34 @@ class Claims:
         self._made = False
         self._link = True
 
+    def usable(self, what: str = "") -> bool:
+        """Prepares the claims folder; False (with a warning) if it cannot be written:
+        then every process computes what it misses, as without claims."""
+        try:
+            self._prepare()
+        except OSError as e:
+            logger.warning(
+                "%s: cannot claim in %s (%s: %s): computing without claims (another process "
+                "may compute the same results)",
+                what,
+                self.folder,
+                type(e).__name__,
+                e,
+            )
+            return False
+        return True
+
+    def _prepare(self, again: bool = False) -> None:
+        if self._made and not again:
+            return
+        try:
+            self.folder.mkdir(parents=True)
+            created = True
+        except FileExistsError:
+            created = False
+        _write_owner_file(self.folder, created or again)  # first: a claim has its heartbeat
+        self._made = True
+
     def path(self, key: str) -> str:
         """The claim file of ``key``."""
         name = hashlib.sha1(key.encode("utf8")).hexdigest() + ".claim"
@@ -325,14 +353,7 @@ class Claims:
 
     def acquire(self, keys: tp.Iterable[str]) -> tuple[list[str], dict[str, Owner | None]]:
         """Claims the keys it can: (claimed keys, {key held by another: its owner})."""
-        if not self._made:
-            try:
-                self.folder.mkdir(parents=True)
-                created = True
-            except FileExistsError:
-                created = False
-            _write_owner_file(self.folder, created)  # first: a claim has its heartbeat
-            self._made = True
+        self._prepare()
         mine: list[str] = []
         held: dict[str, Owner | None] = {}
         owner_file = str(_owner_file(self.folder, me()))
@@ -358,6 +379,13 @@ class Claims:
                 return True
             except FileExistsError:
                 return False
+            except FileNotFoundError:  # the claims folder was removed meanwhile
+                self._prepare(again=True)
+                try:
+                    os.link(owner_file, path)
+                    return True
+                except FileExistsError:
+                    return False
             except OSError as e:  # eg: no hard links on this file system
                 logger.debug("Claims by hard link failed in %s (%s): using O_EXCL", path, e)
                 self._link = False
@@ -502,12 +530,12 @@ def compute_keys_once(
     With ``wait="no-wait"``, raises :class:`ClaimedError` for keys held by others (after
     computing the others); ``wait="off"`` computes every key without claims.
     """
-    if wait == "off":
+    claims = Claims(folder)
+    if wait == "off" or not claims.usable(what):
         for _ in compute(list(keys)):
             if progress is not None:
                 progress(1, 0)
         return
-    claims = Claims(folder)
     remaining = list(dict.fromkeys(keys))
     waiter: _Waiter | None = None
     keep_held: dict[str, Owner | None] = {}  # no-wait: held by live owners
@@ -585,10 +613,10 @@ def once(
     False when the result got stored by another owner meanwhile (load it). The claim
     is released when the block ends (stored, or failed: then a waiter computes it).
     """
-    if wait == "off":
+    claims = Claims(folder)
+    if wait == "off" or not claims.usable(what):
         yield True
         return
-    claims = Claims(folder)
     waiter: _Waiter | None = None
     while True:
         mine, held = claims.acquire([key])

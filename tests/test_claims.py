@@ -532,3 +532,57 @@ def test_slurm_owner_on_another_host_is_alive_while_its_job_runs(slurm_folder: P
 
     claims.compute_keys_once(slurm_folder, ["k"], present=lambda k: [], compute=compute)
     assert computed == ["k"]
+
+
+def test_claims_folder_removed_meanwhile_is_recreated(tmp_path: Path) -> None:
+    c = claims.Claims(tmp_path)
+    mine, _ = c.acquire(["a"])
+    c.release(mine)
+    shutil.rmtree(c.folder)  # eg: a user cleaning up while nothing computes
+    mine, held = c.acquire(["b"])
+    assert mine == ["b"] and not held
+    assert c.holder("b") == claims.me()  # the owner file came back with the claim
+    c.release(mine)
+
+
+def test_unwritable_claims_folder_computes_without_claims(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = tmp_path / "log.txt"
+    task = Slow(log=str(log), delay=0, infra={"folder": tmp_path / "c"})
+    folder = task.infra.uid_folder(create=True)
+    assert folder is not None
+    (folder / claims.CLAIMS_DIR).write_text("not a folder")  # claims cannot be created
+    with caplog.at_level(logging.WARNING, logger="exca.claims"):
+        assert task.run() == {"x": 12, "square": value(12)}
+    assert "computing without claims" in caplog.text
+    assert len(_lines(log, "done")) == 1
+
+
+def test_progress_bar_counts_items_in_flight_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import threading
+
+    from exca import map as map_module
+
+    monkeypatch.setattr(map_module, "_progress_enabled", lambda: True)
+    model = Squares(log=str(tmp_path / "log.txt"), delay=0, infra={"folder": tmp_path})
+    folder = model.infra.uid_folder(create=True)
+    assert folder is not None
+    other = claims.Claims(folder)
+    mine, _ = other.acquire(["3"])  # "another process" computes item 3
+
+    def finish() -> None:
+        time.sleep(0.5)
+        with model.infra.cache_dict.writer() as writer:
+            writer["3"] = value(3)
+        other.release(mine)
+
+    thread = threading.Thread(target=finish)
+    thread.start()
+    assert list(model.process(range(6))) == [value(i) for i in range(6)]
+    thread.join()
+    err = capsys.readouterr().err
+    assert "1 in flight elsewhere" in err and "6/6" in err
+    assert "3" not in _lines(tmp_path / "log.txt", "done")  # waited for, not computed
