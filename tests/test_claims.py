@@ -82,10 +82,13 @@ class Slow(pydantic.BaseModel):
         return {"x": self.x, "square": value(self.x)}
 
 
-def map_worker(folder: str, log: str, barrier: str, n: int, start: int, stop: int) -> None:
+def map_worker(
+    folder: str, log: str, barrier: str, n: int, start: int, stop: int, cluster: str | None = None
+) -> None:
     logging.basicConfig(level=logging.INFO)
     items = list(range(start, stop))
-    model = Squares(log=log, infra={"folder": folder})
+    infra: dict[str, tp.Any] = {"folder": folder, "cluster": cluster, "max_jobs": 4}
+    model = Squares(log=log, infra=infra)
     _barrier(barrier, n)
     out = list(model.process(items))
     assert out == [value(i) for i in items], out
@@ -149,6 +152,25 @@ def test_map_processes_overlapping_items_compute_each_once(tmp_path: Path) -> No
     assert not list((tmp_path / "c").rglob("*.claim"))  # every claim released
     model = Squares(log=str(log), infra={"folder": tmp_path / "c", "mode": "read-only"})
     assert list(model.process(range(150))) == [value(i) for i in range(150)]
+
+
+@pytest.mark.parametrize("cluster", ["threadpool", "processpool", "local"])
+def test_map_jobs_of_overlapping_calls_compute_each_item_once(tmp_path: Path, cluster: str) -> None:
+    """Claims are taken where items are computed: in pool workers and job processes."""
+    n, log = 2, tmp_path / "log.txt"
+    procs = [
+        _spawn(
+            f"map_worker({str(tmp_path / 'c')!r}, {str(log)!r}, {str(tmp_path / 'b')!r}, "
+            f"{n}, {k * 20}, {k * 20 + 40}, {cluster!r})"
+        )
+        for k in range(n)
+    ]
+    _finish(procs)
+    done = [line.split()[1:] for line in log.read_text().splitlines() if line.startswith("done")]
+    assert sorted(int(item) for item, _ in done) == list(range(60))  # each item once
+    assert all(int(pid) not in [p.pid for p in procs] for _, pid in done) == (
+        cluster != "threadpool"
+    )
 
 
 def test_task_processes_on_one_uid_compute_once(tmp_path: Path) -> None:
