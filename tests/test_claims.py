@@ -608,3 +608,24 @@ def test_progress_bar_counts_items_in_flight_elsewhere(
     err = capsys.readouterr().err
     assert "1 in flight elsewhere" in err and "6/6" in err
     assert "3" not in _lines(tmp_path / "log.txt", "done")  # waited for, not computed
+
+
+def test_exca_clean_keeps_a_folder_with_a_live_claim(tmp_path: Path) -> None:
+    """``exca.inspect.in_use`` (what ``exca clean`` checks) sees real claims: a live
+    owner keeps the folder, a dead owner's claim does not."""
+    from exca import inspect
+
+    model = Squares(log=str(tmp_path / "log.txt"), delay=0, infra={"folder": tmp_path})
+    list(model.process([1]))
+    folder = model.infra.uid_folder()
+    assert folder is not None
+    c = claims.Claims(folder)
+    mine, _ = c.acquire(["2"])
+    assert f"pid {os.getpid()}" in (inspect.in_use(folder) or "")
+    c.release(mine)
+    assert inspect.in_use(folder) is None
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    dead = claims.Owner(host=socket.gethostname(), pid=proc.pid, start="1", token="f" * 32)
+    _foreign_claim(folder, "3", dead)
+    assert inspect.in_use(folder) is None
