@@ -263,7 +263,7 @@ def test_clean_keeps_entries_in_use(cache: Path, tmp_path: Path) -> None:
         holder.wait()
     # an in-flight claim (exca.claims: a process computing a result of the folder)
     claimed = next(folder.glob("x=-1-*"))
-    (claimed / ".claims").mkdir()
+    (claimed / ".claims").mkdir(exist_ok=True)  # (exists once a claim was made)
     (claimed / ".claims" / "0123.claim").write_bytes(b"")  # being written: owner unknown
     report = inspect.clean(cache, failed=True)
     assert report.removed == [] and "claim" in report.kept_in_use[0][1]
