@@ -191,11 +191,16 @@ def _write_owner_file(folder: Path, created: bool) -> None:
 
 @atexit.register
 def _remove_owner_files() -> None:
+    """At exit: removes this process's owner files, and their claims folders if empty
+    (``rmdir`` fails on a folder holding files: another process's claims stay; a
+    process claiming meanwhile creates the folder again)."""
     token = _ME.get(os.getpid())
     for path in list(_OWNER_FILES):
         if token is not None and path.name.startswith(token.token):
             with contextlib.suppress(OSError):
                 path.unlink()
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()
     _OWNER_FILES.clear()
 
 
@@ -338,12 +343,19 @@ class Claims:
     def _prepare(self, again: bool = False) -> None:
         if self._made and not again:
             return
-        try:
-            self.folder.mkdir(parents=True)
-            created = True
-        except FileExistsError:
-            created = False
-        _write_owner_file(self.folder, created or again)  # first: a claim has its heartbeat
+        for attempt in range(3):  # (an exiting process may remove the empty folder)
+            try:
+                self.folder.mkdir(parents=True)
+                created = True
+            except FileExistsError:
+                created = False
+            try:  # first: a claim has its heartbeat
+                _write_owner_file(self.folder, created or again)
+                break
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
+                again = True
         self._made = True
 
     def path(self, key: str) -> str:

@@ -9,6 +9,8 @@
         job.pkl         the submitted job (TaskInfra, Hydra launcher), found again by
                         job()/status() and by a sweep launched again while it runs
         *-info.jsonl    CacheDict indexes, and the data files they point to
+        .claims/        results being computed, and by whom (exca.claims; removed when
+                        its last process exits)
 
 Folders written by exca 0.6.0 have the same layout (readers of their formats:
 :mod:`exca.cachedict.legacy` for the CacheDict, :func:`legacy_task_result` for a
