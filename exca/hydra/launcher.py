@@ -958,7 +958,7 @@ class SweepRunner:
                     f"{text.rstrip()}"
                 )
                 task = _Failure(error)
-            job.ret = JobRunner(self.hydra_context, task)(job.config, None)
+            job.ret = self._serve_one(job, task)
 
     def _serve_duplicates(self, jobs: list[_Job]) -> None:
         for job in jobs:
@@ -975,7 +975,15 @@ class SweepRunner:
                         f"which did not produce a cached result: {_short(first.ret._return_value)}"
                     )
                 )
-            job.ret = JobRunner(self.hydra_context, task)(job.config, None)
+            job.ret = self._serve_one(job, task)
+
+    def _serve_one(self, job: _Job, task: TaskFunction) -> JobReturn:
+        """A job whose outcome is known, without run_job's per-job cost (exca.hydra.serve)."""
+        from .serve import can_serve, serve_job
+
+        if can_serve(job.config):
+            return serve_job(self.hydra_context, job.config, task)
+        return JobRunner(self.hydra_context, task)(job.config, None)
 
     def _failed_return(self, job: _Job, error: BaseException) -> JobReturn:
         cfg = job.config
