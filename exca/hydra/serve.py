@@ -20,6 +20,7 @@ import copy
 import os
 import pickle
 import typing as tp
+import zlib
 from pathlib import Path
 
 import yaml
@@ -77,7 +78,7 @@ def can_serve(config: DictConfig) -> bool:
 
 class ServedJobReturn(JobReturn):
     """A JobReturn whose ``cfg`` and ``hydra_cfg`` are built when first read, from a
-    pickled snapshot of the job's config (as ``run_job`` builds them)."""
+    compressed pickled snapshot of the job's config (as ``run_job`` builds them)."""
 
     def __init__(self, snapshot: bytes, **fields: tp.Any) -> None:
         self._snapshot: bytes | None = snapshot
@@ -87,7 +88,7 @@ class ServedJobReturn(JobReturn):
     def _build(self) -> tuple[tp.Any, tp.Any]:
         if self._cfgs is None:
             assert self._snapshot is not None
-            config = pickle.loads(self._snapshot)
+            config = pickle.loads(zlib.decompress(self._snapshot))
             task_cfg = copy.deepcopy(config)
             with read_write(task_cfg), open_dict(task_cfg):
                 del task_cfg["hydra"]
@@ -158,9 +159,8 @@ def serve_job(
             _write(folder, "config.yaml", container)
             _write(folder, "hydra.yaml", {"hydra": hydra_container})
             _write(folder, "overrides.yaml", overrides)
-        ret = ServedJobReturn(
-            pickle.dumps(config), overrides=overrides, working_dir=working_dir
-        )
+        snapshot = zlib.compress(pickle.dumps(config), 1)
+        ret = ServedJobReturn(snapshot, overrides=overrides, working_dir=working_dir)
         env = tp.cast(dict[str, str], OmegaConf.to_container(hydra.job.env_set))
         with env_override(env):
             callbacks.on_job_start(config=config, task_function=task_function)
