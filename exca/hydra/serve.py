@@ -98,7 +98,7 @@ class ServedJobReturn(JobReturn):
             self._snapshot = None
         return self._cfgs
 
-    @property  # type: ignore[override]
+    @property
     def cfg(self) -> tp.Any:
         return self._build()[0]
 
@@ -107,7 +107,7 @@ class ServedJobReturn(JobReturn):
         if value is not None:
             self._cfgs = (value, self._build()[1])
 
-    @property  # type: ignore[override]
+    @property
     def hydra_cfg(self) -> tp.Any:
         return self._build()[1]
 

@@ -54,7 +54,7 @@ class ExcaSweeper(Sweeper):
     ) -> None:
         self.max_batch_size = max_batch_size
         self.params = dict(params or {})
-        self.engine: "SweepEngine | None" = None
+        self.engine: SweepEngine | None = None
 
     def setup(
         self,
