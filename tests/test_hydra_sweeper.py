@@ -1,0 +1,217 @@
+"""``hydra/sweeper=exca`` (hydra_plugins/exca_sweeper + exca/hydra/sweeper.py) and the
+serving of cached jobs (exca/hydra/serve.py), against Hydra's own behaviour.
+
+- composition: for a corpus of sweeps, every job's composed config (``hydra`` node
+  included) from the fast composer equals Hydra's ``load_sweep_config``, and the job list
+  equals the basic sweeper's;
+- end to end: every file of every job's output dir (and what callbacks see) is
+  byte-identical between the basic sweeper and the exca sweeper, with the exca launcher
+  caching on (first run through Hydra's run_job vs cached rerun served by exca) and off,
+  and with Hydra's basic launcher.
+"""
+
+import itertools
+import os
+import subprocess
+import sys
+import typing as tp
+from pathlib import Path
+
+import pytest
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra._internal.utils import create_config_search_path
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from hydra.types import RunMode
+from omegaconf import OmegaConf
+
+from exca.hydra.sweeper import FastComposer, expand
+
+APPS = Path(__file__).parent / "hydra_apps"
+CONF = APPS / "sweep_conf"
+ROOT = Path(__file__).parents[1]
+
+# (master hydra overrides, sweep arguments)
+CORPUS: list[tuple[list[str], list[str]]] = [
+    ([], ["x=1,2,3"]),
+    ([], ["x=range(0,3)", "name=a,'b c','d,e'", "nested.b=[3,4],[]"]),
+    ([], ["db=mysql,postgres", "x=1,2"]),
+    ([], ["server/cache=small,big", "db.port=1,2", "x=7"]),
+    ([], ["db=glob(*)", "name=z"]),
+    ([], ["+extra=one", "x=5,6"]),
+    ([], ["+pkg=a", "foo.bar.v=2,3"]),
+    ([], ["+new=1,2", "++x=7", "~nested.a"]),
+    ([], ["++brand.new=1", "++nested.a=3,4"]),
+    ([], ["y='${name}_z',3", "nested={a:5,b:[3]}"]),
+    (["hydra.job.chdir=True"], ["x=1,2"]),
+    (
+        [
+            "hydra.job.config.override_dirname.kv_sep=_",
+            "hydra.job.config.override_dirname.item_sep=/",
+            "hydra.job.config.override_dirname.exclude_keys=[x]",
+        ],
+        ["x=1,2", "db=postgres", "name=q"],
+    ),
+]
+
+
+def _loader() -> ConfigLoaderImpl:
+    return ConfigLoaderImpl(config_search_path=create_config_search_path(str(CONF)))
+
+
+def _dump(cfg: tp.Any) -> str:
+    return OmegaConf.to_yaml(cfg) + f"struct={OmegaConf.is_struct(cfg)}"
+
+
+@pytest.mark.parametrize("master_overrides, arguments", CORPUS)
+def test_fast_composition_equals_hydra(master_overrides: list[str], arguments: list[str]) -> None:
+    loader = _loader()
+    master = loader.load_configuration("config", master_overrides, RunMode.MULTIRUN)
+    parser = OverridesParser.create(config_loader=loader)
+    ours = [list(job) for job in itertools.product(*expand(parser.parse_overrides(arguments)))]
+    hydras = BasicSweeper.split_arguments(parser.parse_overrides(arguments), None)[0]
+    assert ours == hydras
+    composer = FastComposer(loader, loader.load_sweep_config)
+    for job in ours:
+        fast = composer(master, job)
+        full = loader.load_sweep_config(master, job)
+        assert _dump(fast) == _dump(full), job
+    # every job took the fast path (the test would pass vacuously otherwise)
+    assert composer.stats == {"fast": len(ours), "full": 0}
+
+
+@pytest.mark.parametrize(
+    "job",
+    [
+        ["nokey=1"],  # not in the struct config
+        ["+x=2"],  # + of an existing key
+        ["~nope"],  # deletion of a missing key
+        ["db=nosuch"],  # missing group option
+        ["x.y@pkg=1"],  # package on a value override
+    ],
+)
+def test_errors_are_hydras(job: list[str]) -> None:
+    loader = _loader()
+    master = loader.load_configuration("config", [], RunMode.MULTIRUN)
+    composer = FastComposer(loader, loader.load_sweep_config)
+    with pytest.raises(Exception) as ours:
+        composer(master, job)
+    with pytest.raises(Exception) as hydras:
+        loader.load_sweep_config(master, job)
+    assert type(ours.value) is type(hydras.value)
+    assert str(ours.value) == str(hydras.value)
+    assert composer.stats["full"] == 1
+
+
+def test_unsupported_sweep_is_named() -> None:
+    parser = OverridesParser.create(config_loader=_loader())
+    with pytest.raises(HydraException, match="x=interval"):
+        expand(parser.parse_overrides(["x=interval(0,1)"]))
+
+
+# # # # # end to end: files of every job's output dir # # # # #
+
+CALLBACK = "+hydra.callbacks.rec._target_=tests.hydra_apps.sweep_app.Recorder"
+CACHE = "hydra.launcher.cache_folder=${hydra.runtime.cwd}/../cache"
+
+
+def _run(folder: Path, *args: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SWEEP_ROOT": str(folder)}
+    cmd = [sys.executable, str(APPS / "sweep_app.py"), "-m", "hydra.sweep.dir=sweep", CALLBACK]
+    proc = subprocess.run(
+        [*cmd, *args], cwd=folder, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """Every file of the jobs' output dirs, with what legitimately differs normalized:
+    the sweeper's own selection and the folder the side ran in."""
+    out: dict[str, bytes] = {}
+    root = str(folder).encode()
+    for path in sorted((folder / "sweep").rglob("*")):
+        if path.is_file() and path.name != "multirun.yaml":
+            data = path.read_bytes().replace(root, b"<ROOT>")
+            data = data.replace(b"hydra/sweeper=exca", b"hydra/sweeper=basic")
+            data = data.replace(b"hydra/sweeper: exca", b"hydra/sweeper: basic")
+            data = data.replace(
+                b"hydra_plugins.exca_sweeper.exca_sweeper.ExcaSweeper",
+                b"hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
+            )
+            out[str(path.relative_to(folder))] = data
+    return out
+
+
+def _assert_same(basic: dict[str, bytes], exca: dict[str, bytes]) -> None:
+    assert sorted(basic) == sorted(exca)
+    assert any(name.endswith(".hydra/hydra.yaml") for name in basic)
+    assert any(name.endswith("callbacks.json") for name in basic)
+    for name in basic:
+        assert basic[name] == exca[name], name
+
+
+E2E = [
+    pytest.param(["x=1,2", "y='${name}_z',3", "hydra.job.chdir=True"], id="values-chdir"),
+    pytest.param(["db=mysql,postgres", "server/cache=small,big", "+extra=one"], id="groups"),
+    pytest.param(
+        [
+            "+new=1,2",
+            "~nested.a",
+            "++x=7",
+            "hydra.job.config.override_dirname.kv_sep=_",
+            "hydra.job.config.override_dirname.exclude_keys=[new]",
+            "--config-name=with_params",
+        ],
+        id="add-delete-params",
+    ),
+]
+
+
+@pytest.mark.parametrize("args", E2E)
+def test_files_identical_exca_launcher(tmp_path: Path, args: list[str]) -> None:
+    launcher = "hydra/launcher=exca_inline"
+    # caching off
+    _run(tmp_path / "b0", "hydra/sweeper=basic", launcher, *args)
+    _run(tmp_path / "e0", "hydra/sweeper=exca", launcher, *args)
+    _assert_same(_files(tmp_path / "b0"), _files(tmp_path / "e0"))
+    # caching on: the basic sweeper's run fills the cache (jobs run through run_job), the
+    # exca sweeper's run is served from it (exca.hydra.serve), and the other way round
+    _run(tmp_path / "b1", "hydra/sweeper=basic", launcher, CACHE, *args)
+    _run(tmp_path / "e1", "hydra/sweeper=exca", launcher, CACHE, *args)
+    _assert_same(_files(tmp_path / "b1"), _files(tmp_path / "e1"))
+    _assert_same(_files(tmp_path / "b0"), _files(tmp_path / "e1"))
+
+
+def test_files_identical_basic_launcher(tmp_path: Path) -> None:
+    args = ["hydra/launcher=basic", "db=mysql,postgres", "x=1,2", "hydra.job.chdir=True"]
+    _run(tmp_path / "b", "hydra/sweeper=basic", *args)
+    _run(tmp_path / "e", "hydra/sweeper=exca", *args)
+    _assert_same(_files(tmp_path / "b"), _files(tmp_path / "e"))
+
+
+def test_batches_and_failures(tmp_path: Path) -> None:
+    """max_batch_size: each batch goes to the launcher in turn (job numbers continue);
+    a failing job fails the sweep."""
+    _run(tmp_path / "e", "hydra/sweeper=exca", "hydra.sweeper.max_batch_size=2", "x=1,2,3")
+    assert sorted(p.name for p in (tmp_path / "e/sweep").iterdir()) == [
+        "0",
+        "1",
+        "2",
+        "multirun.yaml",
+    ]
+    folder = tmp_path / "f"
+    folder.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SWEEP_ROOT": str(folder)}
+    proc = subprocess.run(
+        [sys.executable, str(APPS / "sweep_app.py"), "-m", "hydra/sweeper=exca"]
+        + ["hydra.sweep.dir=sweep", "x=1,'${oops}'"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode != 0
+    assert "oops" in proc.stdout + proc.stderr
