@@ -23,6 +23,7 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra._internal.utils import create_config_search_path
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
+from hydra.test_utils.launcher_common_tests import BatchedSweeperTestSuite, LauncherTestSuite
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
@@ -110,13 +111,46 @@ def test_unsupported_sweep_is_named() -> None:
         expand(parser.parse_overrides(["x=interval(0,1)"]))
 
 
+# # # # # Hydra's own suites, with hydra/sweeper=exca # # # # #
+
+
+@pytest.fixture
+def overrides(request: pytest.FixtureRequest) -> list[str]:
+    return list(request.param)  # a fresh list per test: some suite tests extend it
+
+
+@pytest.mark.parametrize(
+    "launcher_name, overrides",
+    [
+        pytest.param("basic", ["hydra/sweeper=exca"], id="basic"),
+        pytest.param(
+            "exca_inline",
+            ["hydra/sweeper=exca", "hydra.launcher.cache_folder=${hydra.sweep.dir}/.cache"],
+            id="exca_inline-cached",
+        ),
+    ],
+    indirect=["overrides"],
+)
+class TestLauncherSuiteWithExcaSweeper(LauncherTestSuite):
+    """Hydra's LauncherTestSuite, the jobs swept by the exca sweeper."""
+
+
+@pytest.mark.parametrize(
+    "launcher_name, overrides",
+    [pytest.param("basic", ["hydra/sweeper=exca", "hydra.sweeper.max_batch_size=2"])],
+    indirect=["overrides"],
+)
+class TestBatchedSweeperSuite(BatchedSweeperTestSuite):
+    """Hydra's BatchedSweeperTestSuite (3 batches of 2 jobs)."""
+
+
 # # # # # end to end: files of every job's output dir # # # # #
 
 CALLBACK = "+hydra.callbacks.rec._target_=tests.hydra_apps.sweep_app.Recorder"
 CACHE = "hydra.launcher.cache_folder=${hydra.runtime.cwd}/../cache"
 
 
-def _run(folder: Path, *args: str) -> None:
+def _run(folder: Path, *args: str) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SWEEP_ROOT": str(folder)}
     cmd = [sys.executable, str(APPS / "sweep_app.py"), "-m", "hydra.sweep.dir=sweep", CALLBACK]
@@ -124,6 +158,7 @@ def _run(folder: Path, *args: str) -> None:
         [*cmd, *args], cwd=folder, env=env, capture_output=True, text=True, timeout=600
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout + proc.stderr
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -179,7 +214,8 @@ def test_files_identical_exca_launcher(tmp_path: Path, args: list[str]) -> None:
     # caching on: the basic sweeper's run fills the cache (jobs run through run_job), the
     # exca sweeper's run is served from it (exca.hydra.serve)
     _run(tmp_path / "b1", "hydra/sweeper=basic", launcher, CACHE, *args)
-    _run(tmp_path / "e1", "hydra/sweeper=exca", launcher, CACHE, *args)
+    log = _run(tmp_path / "e1", "hydra/sweeper=exca", launcher, CACHE, *args)
+    assert "[exca_inline] 0 to run" in log
     _assert_same(_files(tmp_path / "b1"), _files(tmp_path / "e1"))
 
 
