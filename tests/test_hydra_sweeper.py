@@ -239,9 +239,9 @@ def test_batches_and_failures(tmp_path: Path) -> None:
     folder = tmp_path / "f"
     folder.mkdir()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SWEEP_ROOT": str(folder)}
+    cmd = [sys.executable, str(APPS / "sweep_app.py"), "-m", "hydra/sweeper=exca"]
     proc = subprocess.run(
-        [sys.executable, str(APPS / "sweep_app.py"), "-m", "hydra/sweeper=exca"]
-        + ["hydra.sweep.dir=sweep", "x=1,'${oops}'"],
+        [*cmd, "hydra.sweep.dir=sweep", "x=1,'${oops}'"],
         cwd=folder,
         env=env,
         capture_output=True,
