@@ -250,3 +250,24 @@ def test_batches_and_failures(tmp_path: Path) -> None:
     )
     assert proc.returncode != 0
     assert "oops" in proc.stdout + proc.stderr
+
+
+def _imported(code: str) -> list[str]:
+    check = "import sys; print([m for m in ('exca', 'numpy', 'pydantic') if m in sys.modules])"
+    proc = subprocess.run(
+        [sys.executable, "-c", f"{code}; {check}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return tp.cast(list[str], eval(proc.stdout.strip()))
+
+
+def test_imports_stay_light() -> None:
+    """Hydra's plugin scan imports the plugin modules at every start: nothing heavy; the
+    launcher and the sweeper import what serving needs, not numpy (array formats)."""
+    plugins = "import hydra_plugins.exca_sweeper.exca_sweeper, hydra_plugins.exca_launcher"
+    assert _imported(plugins + ".exca_launcher") == []
+    engine = "import exca.hydra.launcher, exca.hydra.sweeper, exca.hydra.serve"
+    assert "numpy" not in _imported(engine)

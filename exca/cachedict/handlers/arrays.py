@@ -6,8 +6,6 @@ import io
 import math
 import typing as tp
 
-import numpy as np
-
 from ..registry import (
     DumpContext,
     Handler,
@@ -17,6 +15,22 @@ from ..registry import (
     register,
     write_new_file,
 )
+
+if tp.TYPE_CHECKING:
+    import numpy as np
+else:
+
+    class _Numpy:
+        """numpy, imported when first used (``import exca.cachedict`` stays numpy-free)."""
+
+        def __getattr__(self, name: str) -> tp.Any:
+            import numpy
+
+            globals()["np"] = numpy
+            return getattr(numpy, name)
+
+    np = _Numpy()
+
 
 _DTYPES: dict[str, np.dtype[tp.Any]] = {}
 
@@ -78,7 +92,7 @@ def _npy_header(arr: np.ndarray[tp.Any, tp.Any], fortran: bool) -> bytes | None:
     return header
 
 
-@register(default_for=np.ndarray)
+@register(default_for="numpy.ndarray")
 class MemmapArray(Handler):
     """Arrays appended to the writer's shared ``arrays.data`` file (16-byte
     aligned), read back as read-only arrays over one shared memory mapping per

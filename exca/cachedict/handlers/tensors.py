@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import typing as tp
 
-import numpy as np
-
 from ..registry import DumpContext, Handler, LoadContext, register
 from .arrays import MemmapArray
 
@@ -32,6 +30,7 @@ class TorchTensor(Handler):
     @classmethod
     def load(cls, ctx: LoadContext, info: dict[str, tp.Any]) -> tp.Any:
         """Reads the tensor back."""
+        import numpy as np
         import torch
 
         array = np.array(MemmapArray.load(ctx, info))
