@@ -23,6 +23,7 @@ import copy
 import getpass
 import logging
 import os
+import re
 import subprocess
 import traceback
 import typing as tp
@@ -401,9 +402,64 @@ class SubmititBackend(Backend):
         executor = self.executor()
         if executor.cluster == "debug":  # no array support: one by one
             return [executor.submit(_run_in_job, func, *args) for args in args_list]
-        with executor.batch():
-            jobs = [executor.submit(_run_in_job, func, *args) for args in args_list]
+        size = len(args_list)
+        if executor.cluster == "slurm":
+            size = slurm_max_array_size() or size
+        jobs: list[Job] = []
+        previous = ""
+        for start in range(0, len(args_list), size):
+            chunk = args_list[start : start + size]
+            if previous and self.resources.max_workers is not None:
+                # at most max_workers running overall: each array waits for the previous
+                _add_dependency(executor, f"afterany:{previous}")
+            with executor.batch():
+                submitted = [executor.submit(_run_in_job, func, *args) for args in chunk]
+            jobs.extend(submitted)
+            previous = str(submitted[0].job_id).split("_", 1)[0]
+        if len(jobs) > size:
+            logger.info(
+                "%d jobs submitted as %d job arrays (the cluster's MaxArraySize is %d)",
+                len(jobs),
+                -(-len(jobs) // size),
+                size,
+            )
         return jobs
+
+
+_MAX_ARRAY_SIZE: dict[str, int | None] = {}
+
+
+def slurm_max_array_size() -> int | None:
+    """The cluster's ``MaxArraySize`` (``scontrol show config``; read once per process):
+    an array holds at most that many tasks (indices 0 to MaxArraySize - 1). None when
+    scontrol cannot tell."""
+    if "value" not in _MAX_ARRAY_SIZE:
+        value: int | None = None
+        try:
+            out = subprocess.run(
+                ["scontrol", "show", "config"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            ).stdout
+            match = re.search(r"^MaxArraySize\s*=\s*(\d+)", out, flags=re.MULTILINE)
+            value = int(match.group(1)) if match else None
+        except (OSError, subprocess.SubprocessError) as e:
+            logger.warning("Cannot read MaxArraySize from scontrol (%s): arrays are not split", e)
+        _MAX_ARRAY_SIZE["value"] = value if value is None or value > 0 else None
+    return _MAX_ARRAY_SIZE["value"]
+
+
+def _add_dependency(executor: tp.Any, dependency: str) -> None:
+    """Makes the next submission of a submitit Slurm executor depend on ``dependency``
+    (added to a dependency the user set in ``slurm_additional_parameters``)."""
+    params = dict(executor._executor.parameters.get("additional_parameters") or {})
+    user = getattr(executor, "_exca_user_dependency", None)
+    if user is None:
+        user = executor._exca_user_dependency = str(params.get("dependency", ""))
+    params["dependency"] = f"{user},{dependency}" if user else dependency
+    executor.update_parameters(slurm_additional_parameters=params)
 
 
 @register_backend("debug")

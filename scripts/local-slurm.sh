@@ -41,12 +41,15 @@
 # - MaxTime=INFINITE but `--time` is enforced: OverTimeLimit=0, KillWait=5 (SIGTERM,
 #   then SIGKILL 5 s later); slurmctld checks time limits every 30 s, so a job with
 #   --time=1 ends (state TIMEOUT) between 60 and ~95 s after it started (measured: 86 s);
-# - MaxArraySize=10001, MaxJobCount=100000, MinJobAge=600 (finished jobs stay visible
-#   to squeue/scontrol for 10 minutes; sacct keeps them for good).
+# - MaxArraySize=$EXCA_SLURM_MAX_ARRAY_SIZE (default 11: an array holds at most 11
+#   tasks, so the tests see exca split larger arrays, as a real cluster's limit of 1001
+#   would for large sweeps), MaxJobCount=100000, MinJobAge=600 (finished jobs stay
+#   visible to squeue/scontrol for 10 minutes; sacct keeps them for good).
 #
 # Environment: EXCA_SLURM_DIR, EXCA_SLURM_CLUSTER (default exca), EXCA_SLURM_ACCOUNTING
 # (default 1), EXCA_SLURM_DB_PORT (default 6833), EXCA_SLURM_TIMEOUT (seconds to wait for
-# each daemon, default 60).
+# each daemon, default 60), EXCA_SLURM_MAX_ARRAY_SIZE (default 11). Changing a setting of
+# a running cluster: `start` again rewrites slurm.conf and runs `scontrol reconfigure`.
 set -euo pipefail
 
 D=${EXCA_SLURM_DIR:-/tmp/exca-slurm}
@@ -54,6 +57,7 @@ CLUSTER=${EXCA_SLURM_CLUSTER:-exca}
 ACCOUNTING=${EXCA_SLURM_ACCOUNTING:-1}
 DB_PORT=${EXCA_SLURM_DB_PORT:-6833}
 TIMEOUT=${EXCA_SLURM_TIMEOUT:-60}
+MAX_ARRAY_SIZE=${EXCA_SLURM_MAX_ARRAY_SIZE:-11}
 NODE=$(hostname -s)
 SLURM_CONF="$D/etc/slurm.conf"
 export SLURM_CONF
@@ -164,7 +168,7 @@ ReturnToService=2
 JobAcctGatherType=jobacct_gather/none
 $acct
 JobCompType=jobcomp/none
-MaxArraySize=10001
+MaxArraySize=$MAX_ARRAY_SIZE
 MaxJobCount=100000
 MinJobAge=600
 KillWait=5
