@@ -81,5 +81,5 @@ def test_sweep_larger_than_max_array_size(tmp_path: Path, slurm_folder: Path) ->
     lines = runs.read_text().splitlines()
     assert sorted(int(line.split()[0]) for line in lines) == list(range(N))  # each once
     logs = slurm_folder / "sweep" / ".submitit"
-    arrays = {p.name.split("_")[0] for p in logs.iterdir() if "_" in p.name}
+    arrays = {p.name.split("_")[0] for p in logs.iterdir() if p.name.split("_")[0].isdigit()}
     assert len(arrays) == -(-N // limit)
