@@ -21,6 +21,7 @@ uid version: :func:`find_uid_name` looks under both names.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -253,11 +254,20 @@ def check_or_write_configs(
     """
     path = folder / UID
     try:
+        st = os.stat(path)
+        stamp = (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if _CHECKED.get(stamp) == uid_cfg.flat():  # this very file was read and parsed
+            return True
         existing = path.read_text(encoding="utf8")
     except FileNotFoundError:
         existing = None
     if existing is not None:
-        if not _same_config(existing, uid_cfg):
+        if _same_config(existing, uid_cfg):
+            with contextlib.suppress(Exception):
+                _CHECKED[stamp] = _flat_dump(existing)
+                while len(_CHECKED) > 1024:
+                    del _CHECKED[next(iter(_CHECKED))]
+        else:
             raise ConfigMismatchError(
                 f"The cache folder {folder} holds results for another config.\n"
                 f"Dumped in {path}:\n{existing}\nCurrent config:\n{uid_cfg.to_yaml()}\n"
@@ -274,11 +284,23 @@ def check_or_write_configs(
     return True
 
 
+# flat content of uid.yaml files already read, by (path, device, inode, size, mtime): a
+# file unchanged since is compared without being read and parsed again
+_CHECKED: dict[tuple[str, int, int, int, int], dict[str, tp.Any]] = {}
+
+
 def _same_config(text: str, cfg: ConfDict) -> bool:
     """True if the yaml ``text`` (a dumped uid config) holds the config ``cfg``."""
     try:  # fast path: load the dump (libyaml) and compare the flat configs
-        if ConfDict(ConfDict.from_yaml(text)).flat() == cfg.flat():
+        if _flat_dump(text) == cfg.flat():
             return True
     except Exception:  # eg: values that do not compare as plain data
         pass
     return text == cfg.to_yaml()
+
+
+@functools.lru_cache(maxsize=1024)
+def _flat_dump(text: str) -> dict[str, tp.Any]:
+    """The flat config of a dumped uid config (memoized by content: the file is still
+    read at each check, only its parsing is saved)."""
+    return ConfDict(ConfDict.from_yaml(text)).flat()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import inspect
 import logging
+import threading
 import typing as tp
 from pathlib import Path
 
@@ -180,7 +182,7 @@ class TaskInfra(BaseInfra):
     # ---- cache ----
     def _cache_dict(self) -> CacheDict[tp.Any]:
         if self._cd is None:
-            self._cd = CacheDict(folder=self.uid_folder(), cache_type="Pickle")
+            self._cd = _shared_cache_dict(self.uid_folder())
         return self._cd
 
     def _is_cached(self) -> bool:
@@ -493,3 +495,23 @@ class TaskInfra(BaseInfra):
                 infra._record_failure(infra._job)
             return
         self._submit_jobs(to_run, max_workers=max_workers)
+
+
+_CACHE_DICTS: collections.OrderedDict[Path | None, CacheDict[tp.Any]] = collections.OrderedDict()
+_CACHE_DICTS_LOCK = threading.Lock()
+
+
+def _shared_cache_dict(folder: Path | None) -> CacheDict[tp.Any]:
+    """The process's CacheDict of a uid folder (the 256 most recent are kept): a fresh
+    object of an already seen config then refreshes an index it has read (a ``stat`` per
+    index file) instead of reading it again. A CacheDict follows what other processes
+    and objects write (it refreshes from disk at each lookup), so sharing it is safe."""
+    with _CACHE_DICTS_LOCK:
+        cd = _CACHE_DICTS.get(folder)
+        if cd is None:
+            cd = _CACHE_DICTS[folder] = CacheDict(folder=folder, cache_type="Pickle")
+            while len(_CACHE_DICTS) > 256:
+                _CACHE_DICTS.popitem(last=False)
+        else:
+            _CACHE_DICTS.move_to_end(folder)
+        return cd

@@ -83,3 +83,19 @@ def test_atomic_writes(tmp_path: Path) -> None:
     assert path.read_text() == "two"
     assert (tmp_path / "file.bin").read_bytes() == b"\x00\x01"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.bin", "file.txt"]
+
+
+def test_config_check_after_cached_calls(tmp_path: Path) -> None:
+    """Checks of an unchanged uid.yaml are memoized (by path, inode, size and mtime); a
+    dump replaced afterwards (another config, or another definition of the class) is read
+    again and the mismatch is still raised."""
+    task = TutorialTask(param=3, infra={"folder": tmp_path})
+    assert task.process() == 6
+    for _ in range(3):  # fresh objects: cached calls, each checking the dump
+        assert TutorialTask(param=3, infra={"folder": tmp_path}).process() == 6
+    folder = task.infra.uid_folder()
+    assert folder is not None
+    dumped = folder / layout.UID
+    layout.atomic_write_text(dumped, dumped.read_text().replace("3", "4"))
+    with pytest.raises(layout.ConfigMismatchError, match="another config"):
+        TutorialTask(param=3, infra={"folder": tmp_path}).process()
