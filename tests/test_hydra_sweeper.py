@@ -2,7 +2,7 @@
 serving of cached jobs (exca/hydra/serve.py), against Hydra's own behaviour.
 
 - composition: for a corpus of sweeps, every job's composed config (``hydra`` node
-  included) from the fast composer equals Hydra's ``load_sweep_config``, and the job list
+  included) from the fast composer equals Hydra's ``load_sweeper_config``, and the job list
   equals the basic sweeper's;
 - end to end: every file of every job's output dir (and what callbacks see) is
   byte-identical between the basic sweeper and the exca sweeper, with the exca launcher
@@ -30,7 +30,7 @@ from omegaconf import OmegaConf
 from exca.hydra.sweeper import FastComposer, expand
 
 APPS = Path(__file__).parent / "hydra_apps"
-CONF = APPS / "sweep_conf"
+CONF = APPS / "sweeper_conf"
 ROOT = Path(__file__).parents[1]
 
 # (master hydra overrides, sweep arguments)
@@ -73,10 +73,10 @@ def test_fast_composition_equals_hydra(master_overrides: list[str], arguments: l
     ours = [list(job) for job in itertools.product(*expand(parser.parse_overrides(arguments)))]
     hydras = BasicSweeper.split_arguments(parser.parse_overrides(arguments), None)[0]
     assert ours == hydras
-    composer = FastComposer(loader, loader.load_sweep_config)
+    composer = FastComposer(loader, loader.load_sweeper_config)
     for job in ours:
         fast = composer(master, job)
-        full = loader.load_sweep_config(master, job)
+        full = loader.load_sweeper_config(master, job)
         assert _dump(fast) == _dump(full), job
     # every job took the fast path (the test would pass vacuously otherwise)
     assert composer.stats == {"fast": len(ours), "full": 0}
@@ -95,11 +95,11 @@ def test_fast_composition_equals_hydra(master_overrides: list[str], arguments: l
 def test_errors_are_hydras(job: list[str]) -> None:
     loader = _loader()
     master = loader.load_configuration("config", [], RunMode.MULTIRUN)
-    composer = FastComposer(loader, loader.load_sweep_config)
+    composer = FastComposer(loader, loader.load_sweeper_config)
     with pytest.raises(Exception) as ours:
         composer(master, job)
     with pytest.raises(Exception) as hydras:
-        loader.load_sweep_config(master, job)
+        loader.load_sweeper_config(master, job)
     assert type(ours.value) is type(hydras.value)
     assert str(ours.value) == str(hydras.value)
     assert composer.stats["full"] == 1
@@ -146,14 +146,14 @@ class TestBatchedSweeperSuite(BatchedSweeperTestSuite):
 
 # # # # # end to end: files of every job's output dir # # # # #
 
-CALLBACK = "+hydra.callbacks.rec._target_=tests.hydra_apps.sweep_app.Recorder"
+CALLBACK = "+hydra.callbacks.rec._target_=tests.hydra_apps.sweeper_app.Recorder"
 CACHE = "hydra.launcher.cache_folder=${hydra.runtime.cwd}/../cache"
 
 
 def _run(folder: Path, *args: str) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SWEEP_ROOT": str(folder)}
-    cmd = [sys.executable, str(APPS / "sweep_app.py"), "-m", "hydra.sweep.dir=sweep", CALLBACK]
+    cmd = [sys.executable, str(APPS / "sweeper_app.py"), "-m", "hydra.sweep.dir=sweep", CALLBACK]
     proc = subprocess.run(
         [*cmd, *args], cwd=folder, env=env, capture_output=True, text=True, timeout=600
     )
@@ -239,7 +239,7 @@ def test_batches_and_failures(tmp_path: Path) -> None:
     folder = tmp_path / "f"
     folder.mkdir()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SWEEP_ROOT": str(folder)}
-    cmd = [sys.executable, str(APPS / "sweep_app.py"), "-m", "hydra/sweeper=exca"]
+    cmd = [sys.executable, str(APPS / "sweeper_app.py"), "-m", "hydra/sweeper=exca"]
     proc = subprocess.run(
         [*cmd, "hydra.sweep.dir=sweep", "x=1,'${oops}'"],
         cwd=folder,
