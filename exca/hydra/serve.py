@@ -80,21 +80,29 @@ class ServedJobReturn(JobReturn):
     """A JobReturn whose ``cfg`` and ``hydra_cfg`` are built when first read, from a
     compressed pickled snapshot of the job's config (as ``run_job`` builds them)."""
 
-    def __init__(self, snapshot: bytes, **fields: tp.Any) -> None:
-        self._snapshot: bytes | None = snapshot
+    def __init__(self, config: DictConfig, **fields: tp.Any) -> None:
+        self._snapshot: bytes | None = None
         self._cfgs: tuple[tp.Any, tp.Any] | None = None
+        try:
+            self._snapshot = zlib.compress(pickle.dumps(config), 1)
+        except Exception:  # eg: types made on the fly (hydra-zen): copies made now
+            self._cfgs = self._copies(config)
         super().__init__(**fields)
+
+    @staticmethod
+    def _copies(config: DictConfig) -> tuple[tp.Any, tp.Any]:
+        task_cfg = copy.deepcopy(config)
+        with read_write(task_cfg), open_dict(task_cfg):
+            del task_cfg["hydra"]
+        hydra_cfg = OmegaConf.masked_copy(config, "hydra")
+        hydra_cfg.hydra._set_parent(config)
+        return task_cfg, copy.deepcopy(hydra_cfg)
 
     def _build(self) -> tuple[tp.Any, tp.Any]:
         if self._cfgs is None:
             assert self._snapshot is not None
             config = pickle.loads(zlib.decompress(self._snapshot))
-            task_cfg = copy.deepcopy(config)
-            with read_write(task_cfg), open_dict(task_cfg):
-                del task_cfg["hydra"]
-            hydra_cfg = OmegaConf.masked_copy(config, "hydra")
-            hydra_cfg.hydra._set_parent(config)
-            self._cfgs = (task_cfg, copy.deepcopy(hydra_cfg))
+            self._cfgs = self._copies(config)
             self._snapshot = None
         return self._cfgs
 
@@ -159,8 +167,7 @@ def serve_job(
             _write(folder, "config.yaml", container)
             _write(folder, "hydra.yaml", {"hydra": hydra_container})
             _write(folder, "overrides.yaml", overrides)
-        snapshot = zlib.compress(pickle.dumps(config), 1)
-        ret = ServedJobReturn(snapshot, overrides=overrides, working_dir=working_dir)
+        ret = ServedJobReturn(config, overrides=overrides, working_dir=working_dir)
         env = tp.cast(dict[str, str], OmegaConf.to_container(hydra.job.env_set))
         with env_override(env):
             callbacks.on_job_start(config=config, task_function=task_function)

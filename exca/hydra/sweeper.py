@@ -22,6 +22,7 @@ Two pieces:
 from __future__ import annotations
 
 import collections
+import copy
 import itertools
 import logging
 import pickle
@@ -68,7 +69,7 @@ class FastComposer:
         self._parser: OverridesParser | None = None
         self._group_exists: dict[int, tp.Callable[[str], bool] | None] = {}
         # the composed bases, pickled: unpickling is several times faster than deepcopy
-        self._bases: collections.OrderedDict[tuple[int, tuple[str, ...]], bytes] = (
+        self._bases: collections.OrderedDict[tuple[int, tuple[str, ...]], bytes | DictConfig] = (
             collections.OrderedDict()
         )
 
@@ -154,13 +155,17 @@ class FastComposer:
         key = (id(master), plan.groups)
         base = self._bases.get(key)
         if base is None:
-            base = pickle.dumps(self.original(master, list(plan.groups)))
+            composed = self.original(master, list(plan.groups))
+            try:
+                base = pickle.dumps(composed)
+            except Exception:  # eg: types made on the fly (hydra-zen): deep copies
+                base = composed
             self._bases[key] = base
             while len(self._bases) > _MAX_BASES:
                 self._bases.popitem(last=False)
         else:
             self._bases.move_to_end(key)
-        cfg = pickle.loads(base)
+        cfg = pickle.loads(base) if isinstance(base, bytes) else copy.deepcopy(base)
         ConfigLoaderImpl._apply_overrides_to_config(plan.values, cfg)
         hydra = cfg.hydra
         hydra.overrides.task = [o.input_line for o in plan.parsed]
