@@ -3,6 +3,7 @@ CacheDict and the Hydra launcher (local processes here; Slurm in the tests marke
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -580,3 +581,65 @@ def test_folders_written_by_060(tmp_path: Path, exca060: tp.Any) -> None:
     assert "0.6.0" in inspect.show(done.path)["result"]["format"]
     report = inspect.clean(tmp_path / "c", failed=True)
     assert [short(e.uid) for e in report.removed] == ["x=-1"]
+
+
+@pytest.mark.filterwarnings("ignore:Skipping garbled line")
+def test_item_count_agrees_with_the_index_view(tmp_path: Path) -> None:
+    """``ls`` counts items without merging the index (its fast path): the count must be
+    the number of keys a CacheDict lists, whatever the index files hold."""
+    from exca.cachedict.index import IndexView, count_keys
+
+    def check(folder: Path, expected: int) -> None:
+        view = IndexView(folder)
+        with pytest.warns() if expected < 0 else contextlib.nullcontext():
+            view.refresh()
+        n, only = count_keys(folder)
+        assert n == len(view.entries) == len(CacheDict(folder)), folder
+        assert only == (next(iter(view.entries)) if n == 1 else None)
+        assert expected < 0 or n == expected
+
+    plain = tmp_path / "plain"
+    cd: CacheDict[tp.Any] = CacheDict(plain, cache_type="Json")
+    with cd.writer() as w:
+        for k in range(5):
+            w[f"k{k}"] = k
+    check(plain, 5)
+    # a key written again: counted once
+    other: CacheDict[tp.Any] = CacheDict(plain, cache_type="Json")
+    with other.writer() as w:
+        w["k0"] = 12
+        w["new"] = 1
+    check(plain, 6)
+    # and the same keys in the index file of another writer (another host)
+    [index] = plain.glob("*-info.jsonl")
+    (plain / f"other-host-1-abcdef{index.name[index.name.index('-info') :]}").write_bytes(
+        index.read_bytes()
+    )
+    check(plain, 6)
+    # a tombstone, then a single key left (the "result" of a task)
+    deleted = tmp_path / "deleted"
+    cd = CacheDict(deleted, cache_type="Json")
+    with cd.writer() as w:
+        w["result"] = 1
+        w["other"] = 2
+    with cd.writer() as w:
+        del w["other"]
+    check(deleted, 1)
+    assert count_keys(deleted) == (1, "result")
+    # escaped and non-ASCII keys
+    odd = tmp_path / "odd"
+    cd = CacheDict(odd, cache_type="Json")
+    with cd.writer() as w:
+        w['a "quoted" \\ key'] = 1
+        w["clé"] = 2
+    check(odd, 2)
+    # a partial last line (being written) is not counted; a garbled line is skipped
+    [index] = odd.glob("*-info.jsonl")
+    with index.open("ab") as f:
+        f.write(b' {"#key":"half","#t":1')
+    check(odd, 2)
+    with index.open("ab") as f:
+        f.write(b'2,"#type":"Json","content":1}\n {"#key":"bad","#t":x,"#type":"Json"}\n')
+    check(odd, -1)
+    assert count_keys(odd)[0] == 3
+    check(tmp_path / "missing", 0)

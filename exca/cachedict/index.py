@@ -659,3 +659,66 @@ class IndexView:
     def legacy_file_names(self) -> list[str]:
         """Index files holding lines written by exca 0.6.0."""
         return [name for name, state in self._files.items() if state.legacy]
+
+
+# the key of a standard line, after the newline ending the previous one (a literal
+# start: the regular expression engine searches it like a substring)
+_COUNT_LINE = {
+    prefix: re.compile(re.escape(b"\n" + prefix) + rb'([^"\\]*+)","#t":\d++,"#type":"')
+    for prefix in (LINE_LEAD + _PREFIX, _PREFIX)
+}
+
+
+def count_keys(folder: Path) -> tuple[int, str | None]:
+    """(number of live keys, the key if there is exactly one) of the index files of
+    ``folder``, as :class:`IndexView` would list them, without building an object per
+    entry in the common case: standard lines with distinct keys across all files, no
+    tombstone nor clear marker (one regular-expression pass per file gives the keys;
+    anything else is merged by :class:`IndexView`)."""
+    try:
+        names = sorted(e.name for e in os.scandir(folder) if e.name.endswith(INFO_SUFFIX))
+    except FileNotFoundError:
+        return 0, None
+    keys: set[bytes] = set()
+    total = 0
+    for name in names:
+        try:
+            with (folder / name).open("rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            break  # removed meanwhile: let IndexView sort it out
+        end = data.rfind(b"\n")  # (a partial last line is not counted yet)
+        start = 0
+        while start < end and data.startswith(FILE_HEADER, start):  # the file header
+            start += 1
+        if end <= start:
+            continue  # no complete line
+        chunk = data[start:end]
+        if _SPECIAL in chunk or not chunk.endswith(b"}"):
+            break
+        # every line starts with the prefix and ends with "}" (as IndexView._read_fast)
+        prefix = LINE_LEAD + _PREFIX if chunk.startswith(LINE_LEAD) else _PREFIX
+        n = chunk.count(b"\n") + 1
+        if not chunk.startswith(prefix) or chunk.count(b"}\n" + prefix) != n - 1:
+            break  # a line of another form (0.6.0's, blanked, garbled...)
+        found = _COUNT_LINE[prefix].findall(b"\n" + chunk)
+        if len(found) != n:
+            break  # an escaped key, a garbled "#t"...
+        if not chunk.isascii():
+            try:
+                [k.decode("utf8") for k in found]
+            except UnicodeDecodeError:
+                break  # a garbled key (IndexView skips its line with a warning)
+        keys.update(found)
+        total += n
+        if len(keys) != total:
+            break  # a key written twice: the newest line wins (IndexView)
+    else:
+        if total == 1:
+            return 1, next(iter(keys)).decode("utf8")
+        return total, None
+    view = IndexView(folder)
+    view.refresh()
+    if len(view.entries) == 1:
+        return 1, next(iter(view.entries))
+    return len(view.entries), None
