@@ -7,11 +7,14 @@ round by round:
 - ``exca ls FOLDER --json``: the whole command in a fresh process (Python start-up included);
 - ``exca.inspect.ls(FOLDER)``: the function, in this process;
 - baseline ``du -s FOLDER && wc -l FOLDER/*/*/*-info.jsonl``: what a user does today (size,
-  and a line count that over-counts deleted items).
+  and a line count that over-counts deleted items);
+- with ``--compare TREE``: ``exca ls FOLDER --json`` run from another source tree (a
+  folder holding an ``exca`` package, e.g. ``git archive <commit> exca | tar -x -C TREE``).
 
 Prints a markdown table of medians (and min/max). Never asserts timings.
 
     .venv/bin/python benchmarks/bench_inspect.py [--items 100000] [--repeats 7] [--keep DIR]
+        [--compare TREE]
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--keep", type=Path, help="build the folders here and keep them")
+    parser.add_argument("--compare", type=Path, help="also time exca ls from this source tree")
     args = parser.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-inspect-"))
     exca_cmd = [sys.executable, "-m", "exca"]
@@ -90,6 +94,19 @@ def main() -> None:
                 capture_output=True,
             ),
         }
+        if args.compare is not None:
+            # (an editable install of this tree is found before PYTHONPATH: drop its finder)
+            launch = (
+                "import runpy, sys; sys.meta_path[:] = [f for f in sys.meta_path"
+                " if '__editable__' not in getattr(f, '__module__', '')];"
+                f" sys.path.insert(0, {str(args.compare.resolve())!r});"
+                " sys.argv[0] = 'exca'; runpy.run_module('exca', run_name='__main__')"
+            )
+            sides[f"exca ls --json ({args.compare})"] = lambda f: subprocess.run(
+                [sys.executable, "-c", launch, "ls", str(f), "--json"],
+                check=True,
+                capture_output=True,
+            )
         times: dict[tuple[str, str], list[float]] = {}
         for r in range(args.repeats):
             order = list(sides.items())
