@@ -154,12 +154,14 @@ def _walk_size(path: Path) -> tuple[int, float]:
     no walk of the whole path per file, about a quarter faster on 100,000 files)."""
     blocks, newest = 0, 0.0
     stack = [os.fspath(path)]
+    flags = _DIR_FLAGS & ~getattr(os, "O_NOFOLLOW", 0)  # (``path`` itself may be a link)
     while stack:
         top = stack.pop()
         try:
-            fd = os.open(top, _DIR_FLAGS)
-        except OSError:  # vanished, not a folder (a link), no permission
+            fd = os.open(top, flags)
+        except OSError:  # vanished, not a folder (a link below path), no permission
             continue
+        flags = _DIR_FLAGS
         try:
             with os.scandir(fd) as it:
                 for item in it:

@@ -643,3 +643,28 @@ def test_item_count_agrees_with_the_index_view(tmp_path: Path) -> None:
     check(odd, -1)
     assert count_keys(odd)[0] == 3
     check(tmp_path / "missing", 0)
+
+
+def test_size_is_what_the_files_take_on_disk(tmp_path: Path) -> None:
+    """The size ``ls`` shows (what ``clean`` frees) is the allocated size of every file and
+    folder below the entry, links not followed, also when the entry is given by a link."""
+    folder = tmp_path / "cache" / "m.M.f,1" / "default"
+    cd: CacheDict[tp.Any] = CacheDict(folder, cache_type="NumpyArray")
+    import numpy as np
+
+    with cd.writer() as w:
+        for k in range(20):
+            w[f"k{k}"] = np.arange(k * 1000.0)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "big.bin").write_bytes(b"x" * 1_000_000)
+    (folder / "link-out").symlink_to(outside)
+    (folder / "data" / "link-file").symlink_to(outside / "big.bin")
+    expected = 0
+    for root, dirs, files in os.walk(folder):  # (os.walk does not follow links)
+        for name in dirs + files:
+            expected += os.lstat(os.path.join(root, name)).st_blocks * 512
+    e = inspect.entry(folder)
+    assert e.items == 20 and e.size == expected
+    (tmp_path / "alias").symlink_to(folder)
+    assert inspect.entry(tmp_path / "alias").size == expected
