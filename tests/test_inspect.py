@@ -526,10 +526,13 @@ def test_detached_sweep_on_slurm(slurm_folder: Path) -> None:
     assert not any(ev["event"] == "submitted" for ev in sweeps.read(slurm_folder / "s2"))
 
 
-def test_detached_sweep_on_local_processes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sweeper", [[], ["hydra/sweeper=exca"]], ids=["basic", "exca"])
+def test_detached_sweep_on_local_processes(tmp_path: Path, sweeper: list[str]) -> None:
+    """Both sweepers that ignore return values can leave their jobs running."""
     proc = run_sweep(
         tmp_path,
         tmp_path / "s1",
+        *sweeper,
         "x=1,2",
         "sleep=15",
         "hydra.launcher.wait=false",
@@ -549,7 +552,9 @@ def test_detached_sweep_on_local_processes(tmp_path: Path) -> None:
     assert watch.returncode == 0, watch.stderr
     final = rows(watch.stdout.split("(Ctrl-C stops)\n")[-1])
     assert [(r["state"], r["loss"]) for r in final] == [("computed", "10"), ("computed", "5")]
-    proc = run_sweep(tmp_path, tmp_path / "s2", "x=1,2", "sleep=15", launcher="exca_local")
+    proc = run_sweep(
+        tmp_path, tmp_path / "s2", *sweeper, "x=1,2", "sleep=15", launcher="exca_local"
+    )
     assert proc.returncode == 0 and "0 to run, 2 cached" in proc.stdout + proc.stderr
     assert [j.state for j in inspect.sweep(tmp_path / "s2").jobs] == ["cached", "cached"]
 
@@ -668,3 +673,22 @@ def test_size_is_what_the_files_take_on_disk(tmp_path: Path) -> None:
     assert e.items == 20 and e.size == expected
     (tmp_path / "alias").symlink_to(folder)
     assert inspect.entry(tmp_path / "alias").size == expected
+
+
+def test_wait_false_with_the_optuna_sweeper_is_refused_before_anything_runs(
+    tmp_path: Path,
+) -> None:
+    """A real Optuna sweep (it needs each job's value to propose the next ones)."""
+    proc = run_sweep(
+        tmp_path,
+        tmp_path / "s",
+        "hydra/sweeper=optuna",
+        "hydra.sweeper.n_trials=2",
+        "x=choice(1,2)",
+        "hydra.launcher.wait=false",
+        launcher="exca_local",
+    )
+    assert proc.returncode != 0
+    assert "OptunaSweeper needs the jobs' return values" in proc.stderr
+    assert "hydra/sweeper=exca" in proc.stderr
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*-info.jsonl"))

@@ -101,9 +101,12 @@ _CACHE_PARAMS = (
     "volatile_resolvers",
 )
 _RUN_PARAMS = ("logs", "max_jobs", "wait")
-# the only sweeper that ignores return values: wait=false needs it (others, eg Optuna, ask
-# for each job's value before choosing the next jobs)
-_BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+# sweepers that ignore return values: wait=false needs one (others, eg Optuna, ask for
+# each job's value before choosing the next jobs)
+_DETACHABLE_SWEEPERS = (
+    "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
+    "hydra_plugins.exca_sweeper.exca_sweeper.ExcaSweeper",
+)
 _KNOWN_PARAMS = frozenset(_CACHE_PARAMS + _RUN_PARAMS + EXECUTION_FIELDS)
 
 
@@ -499,11 +502,11 @@ class SweepRunner:
                 "launcher starts the jobs max_jobs at a time)"
             )
         sweeper = OmegaConf.select(self.config, "hydra.sweeper._target_", default=None)
-        if sweeper is not None and sweeper != _BASIC_SWEEPER:
+        if sweeper is not None and sweeper not in _DETACHABLE_SWEEPERS:
             raise LauncherConfigError(
                 f"{where}: the sweeper {sweeper} needs the jobs' return values to choose the "
                 "next jobs, which detached jobs do not give back; use hydra.launcher.wait=true "
-                "(the default) or Hydra's basic sweeper"
+                "(the default), Hydra's basic sweeper or hydra/sweeper=exca"
             )
 
     # ---- launch ----
