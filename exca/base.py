@@ -266,6 +266,9 @@ def _freeze_submodels(obj: pydantic.BaseModel, uid: str) -> tuple[type, ...]:
 # seen gets its folder without building a Path again (pathlib is slow on the cached call)
 _UID_FOLDERS: dict[tuple[str | Path, str], Path] = {}
 
+# method folder names, by (owner class, method name, version)
+_PREFIXES: dict[tuple[type, str, str], str] = {}
+
 # full-uid.yaml files already checked equal to the config with defaults of an object, by
 # (path, device, inode, size, mtime, classes of the object and its sub-models): see
 # BaseInfra._check_defaults
@@ -664,9 +667,12 @@ class BaseInfra(Execution, _Location):
 
     def _method_prefix(self) -> str:
         cls = type(self.obj)
-        return layout.folder_name(
-            cls.__module__, cls.__qualname__, self.spec.name, version=self.version
-        )
+        key = (cls, self.spec.name, self.version)
+        prefix = _PREFIXES.get(key)
+        if prefix is None:
+            prefix = layout.folder_name(cls.__module__, cls.__qualname__, key[1], version=key[2])
+            _remember(_PREFIXES, key, prefix)
+        return prefix
 
     def uid(self) -> str:
         """``<module>.<Class>.<method>,<version>/<cache uid>``; the object is frozen from then on."""
