@@ -493,7 +493,10 @@ class BaseInfra(Execution, _Location):
                     # values given for the infra complete the class's default infra
                     fields_set = infra.__pydantic_fields_set__
                     for key in default.__pydantic_fields_set__ - fields_set:
-                        infra.__dict__[key] = copy.deepcopy(default.__dict__[key])
+                        value = default.__dict__[key]
+                        if value.__class__ not in _ATOMIC:
+                            value = copy.deepcopy(value)
+                        infra.__dict__[key] = value
                         fields_set.add(key)
                 private["_obj"] = obj
                 private["_field_name"] = name
