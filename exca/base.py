@@ -229,20 +229,24 @@ def _install_submodel_guard(cls: type) -> None:
     cls._exca_sub_guarded = True  # type: ignore[attr-defined]
 
 
-def _submodels(obj: pydantic.BaseModel) -> tp.Iterator[pydantic.BaseModel]:
+def _submodels(obj: pydantic.BaseModel) -> list[pydantic.BaseModel]:
     """The sub-models (infras aside) in the field values of ``obj``, at any depth."""
-    todo: list[tp.Any] = [obj.__dict__[name] for name in type(obj).model_fields]
+    out: list[pydantic.BaseModel] = []
+    values = obj.__dict__
+    todo: list[tp.Any] = [values[name] for name in type(obj).model_fields]
     while todo:
         value = todo.pop()
-        if isinstance(value, BaseInfra):
+        if value.__class__ in _ATOMIC or isinstance(value, BaseInfra):
             continue
         if isinstance(value, pydantic.BaseModel):
-            yield value
-            todo.extend(value.__dict__.get(name) for name in type(value).model_fields)
+            out.append(value)
+            values = value.__dict__
+            todo.extend(values.get(name) for name in type(value).model_fields)
         elif isinstance(value, list | tuple | set | frozenset):
             todo.extend(value)
         elif isinstance(value, dict):
             todo.extend(value.values())
+    return out
 
 
 def _freeze_submodels(obj: pydantic.BaseModel, uid: str) -> tuple[type, ...]:
