@@ -30,6 +30,7 @@ import copy
 import dataclasses
 import functools
 import logging
+import os
 import typing as tp
 import weakref
 from pathlib import Path
@@ -228,25 +229,61 @@ def _install_submodel_guard(cls: type) -> None:
     cls._exca_sub_guarded = True  # type: ignore[attr-defined]
 
 
-def _freeze_submodels(obj: pydantic.BaseModel, uid: str) -> None:
-    """Setting a field of a sub-model of a frozen object raises from now on."""
-    todo: list[tp.Any] = [obj.__dict__[name] for name in type(obj).model_fields]
+def _submodels(obj: pydantic.BaseModel) -> list[pydantic.BaseModel]:
+    """The sub-models (infras aside) in the field values of ``obj``, at any depth."""
+    out: list[pydantic.BaseModel] = []
+    values = obj.__dict__
+    todo: list[tp.Any] = [values[name] for name in type(obj).model_fields]
     while todo:
         value = todo.pop()
-        if isinstance(value, BaseInfra):
+        if value.__class__ in _ATOMIC or isinstance(value, BaseInfra):
             continue
         if isinstance(value, pydantic.BaseModel):
-            try:
-                ref: weakref.ref[tp.Any] = weakref.ref(value, functools.partial(_forget, id(value)))
-            except TypeError:  # no weak reference possible: left unguarded
-                continue
-            _FROZEN_SUBMODELS[id(value)] = (ref, uid)
-            _install_submodel_guard(type(value))
-            todo.extend(value.__dict__.get(name) for name in type(value).model_fields)
+            out.append(value)
+            values = value.__dict__
+            todo.extend(values.get(name) for name in type(value).model_fields)
         elif isinstance(value, list | tuple | set | frozenset):
             todo.extend(value)
         elif isinstance(value, dict):
             todo.extend(value.values())
+    return out
+
+
+def _freeze_submodels(obj: pydantic.BaseModel, uid: str) -> tuple[type, ...]:
+    """Setting a field of a sub-model of a frozen object raises from now on. Returns the
+    classes of ``obj`` and of its sub-models (see BaseInfra._check_defaults)."""
+    classes: list[type] = [type(obj)]
+    for value in _submodels(obj):
+        cls = type(value)
+        classes.append(cls)
+        try:
+            ref: weakref.ref[tp.Any] = weakref.ref(value, functools.partial(_forget, id(value)))
+        except TypeError:  # no weak reference possible: left unguarded
+            continue
+        _FROZEN_SUBMODELS[id(value)] = (ref, uid)
+        if not cls.__dict__.get("_exca_sub_guarded", False):
+            _install_submodel_guard(cls)
+    return tuple(classes)
+
+
+# uid folders of this process, by (infra folder, uid): a fresh object of a config already
+# seen gets its folder without building a Path again (pathlib is slow on the cached call)
+_UID_FOLDERS: dict[tuple[str | Path, str], Path] = {}
+
+# method folder names, by (owner class, method name, version)
+_PREFIXES: dict[tuple[type, str, str], str] = {}
+
+# full-uid.yaml files already checked equal to the config with defaults of an object, by
+# (path, device, inode, size, mtime, classes of the object and its sub-models): see
+# BaseInfra._check_defaults
+_DEFAULTS_CHECKED: dict[tuple[tp.Any, ...], None] = {}
+
+
+def _remember(memo: dict[tp.Any, tp.Any], key: tp.Any, value: tp.Any) -> None:
+    """Adds to a process-wide memo, keeping its 1024 most recent entries."""
+    memo[key] = value
+    while len(memo) > 1024:
+        del memo[next(iter(memo))]
 
 
 def _infra_fields(owner: type) -> list[str]:
@@ -316,6 +353,7 @@ class BaseInfra(Execution, _Location):
     _uid: str | None = None  # set by uid(): the owner is frozen from then on
     _uid_cfg: ConfDict | None = None
     _checked: bool = False  # config dumps written or checked
+    _classes: tuple[type, ...] | None = None  # of the owner and its sub-models, once frozen
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: tp.Any) -> None:
@@ -459,7 +497,10 @@ class BaseInfra(Execution, _Location):
                     # values given for the infra complete the class's default infra
                     fields_set = infra.__pydantic_fields_set__
                     for key in default.__pydantic_fields_set__ - fields_set:
-                        infra.__dict__[key] = copy.deepcopy(default.__dict__[key])
+                        value = default.__dict__[key]
+                        if value.__class__ not in _ATOMIC:
+                            value = copy.deepcopy(value)
+                        infra.__dict__[key] = value
                         fields_set.add(key)
                 private["_obj"] = obj
                 private["_field_name"] = name
@@ -633,19 +674,22 @@ class BaseInfra(Execution, _Location):
 
     def _method_prefix(self) -> str:
         cls = type(self.obj)
-        return layout.folder_name(
-            cls.__module__, cls.__qualname__, self.spec.name, version=self.version
-        )
+        key = (cls, self.spec.name, self.version)
+        prefix = _PREFIXES.get(key)
+        if prefix is None:
+            prefix = layout.folder_name(cls.__module__, cls.__qualname__, key[1], version=key[2])
+            _remember(_PREFIXES, key, prefix)
+        return prefix
 
     def uid(self) -> str:
         """``<module>.<Class>.<method>,<version>/<cache uid>``; the object is frozen from then on."""
         uid = self._uid
         if uid is None:
             prefix = self._method_prefix()
-            where = None if self.folder is None else Path(self.folder) / prefix
+            where = None if self.folder is None else os.path.join(os.fspath(self.folder), prefix)
             uid = f"{prefix}/{layout.find_uid_name(where, self._uid_config())}"  # either version
             self._uid = uid
-            _freeze_submodels(self.obj, uid)
+            self._classes = _freeze_submodels(self.obj, uid)
         return uid
 
     def uid_folder(self, create: bool = False) -> Path | None:
@@ -659,7 +703,11 @@ class BaseInfra(Execution, _Location):
             if create:
                 raise ValueError(f"{type(self).__name__}.folder must be set to create a folder")
             return None
-        folder = Path(self.folder) / self.uid()
+        key = (self.folder, self.uid())
+        folder = _UID_FOLDERS.get(key)
+        if folder is None:
+            folder = Path(self.folder) / key[1]
+            _remember(_UID_FOLDERS, key, folder)
         if create:
             self._check_configs(write=True)
         return folder
@@ -671,30 +719,54 @@ class BaseInfra(Execution, _Location):
         """
         if self._checked or self.folder is None:
             return
-        folder = Path(self.folder) / self.uid()
-        existed = (folder / layout.UID).exists()
-        self._checked = layout.check_or_write_configs(
+        folder = self.uid_folder()
+        assert folder is not None
+        done = layout.check_or_write_configs(
             folder,
             self._uid_config(),
             full_uid=lambda: self.config(uid=True, exclude_defaults=False),
             full=lambda: self.config(uid=False, exclude_defaults=False),
             write=write,
         )
-        if existed:
+        self._checked = bool(done)
+        if done == "checked":  # dumps written earlier: the defaults may have changed since
             self._check_defaults(folder)
 
     def _check_defaults(self, folder: Path) -> None:
         """Raises if the class defaults changed since the folder's results were computed:
         ``full-uid.yaml`` (the uid config with the defaults) must still match, as exca
         0.6.0 checks. The uid only holds non-default values, so a changed default would
-        otherwise silently return results computed with the old one."""
-        path = folder / layout.FULL_UID
+        otherwise silently return results computed with the old one.
+
+        A file found equal once is not read nor compared again while it is unchanged
+        (same device, inode, size and mtime) for objects of the same classes (the object's
+        and its sub-models': they hold the defaults) and the same uid config (the uid
+        folder, whose ``uid.yaml`` was checked first). Exclusions computed per object
+        (``exclude_from_cache_uid`` as a callable or a method) are always checked."""
+        path = os.path.join(folder, layout.FULL_UID)
         try:
-            existing = path.read_text(encoding="utf8")
+            st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        key: tuple[tp.Any, ...] | None = None
+        spec = self._spec
+        if spec is not None and isinstance(spec.exclude_from_cache_uid, list | tuple):
+            classes = self._classes
+            if classes is None:  # uid set without freezing (eg: an unpickled infra)
+                classes = (type(self.obj), *(type(sub) for sub in _submodels(self.obj)))
+            key = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, classes)
+            if key in _DEFAULTS_CHECKED:
+                return
+        try:
+            with open(path, encoding="utf8") as f:
+                existing = f.read()
         except FileNotFoundError:
             return
         current = self.config(uid=True, exclude_defaults=False)
-        if not layout._same_config(existing, current):
+        if layout._same_config(existing, current):
+            if key is not None:
+                _remember(_DEFAULTS_CHECKED, key, None)
+        else:
             self._checked = False
             raise layout.ConfigMismatchError(
                 f"The defaults of {type(self.obj).__qualname__} changed since the results in "

@@ -66,7 +66,7 @@ def uid_name(uid: str) -> str:
     return uid if uid else DEFAULT_UID
 
 
-def find_uid_name(method_folder: Path | None, cfg: ConfDict) -> str:
+def find_uid_name(method_folder: str | Path | None, cfg: ConfDict) -> str:
     """The uid folder name of ``cfg`` in ``method_folder``, under either uid version.
 
     The rule: the name given by the uid version in use (``ConfDict.UID_VERSION``: 2 by
@@ -77,7 +77,10 @@ def find_uid_name(method_folder: Path | None, cfg: ConfDict) -> str:
     other version's name is used (read and extended) under that name.
     """
     name = uid_name(cfg.to_uid())
-    if method_folder is None or (method_folder / name).exists():
+    if method_folder is None:
+        return name
+    method_folder = os.fspath(method_folder)  # os.path, not pathlib: on the cached call's path
+    if os.path.exists(os.path.join(method_folder, name)):
         return name
     for version in _uid.SUPPORTED_VERSIONS:
         if version == ConfDict.UID_VERSION:
@@ -86,7 +89,8 @@ def find_uid_name(method_folder: Path | None, cfg: ConfDict) -> str:
         if other == name:
             continue
         try:
-            dumped = (method_folder / other / UID).read_text(encoding="utf8")
+            with open(os.path.join(method_folder, other, UID), encoding="utf8") as f:
+                dumped = f.read()
         except (FileNotFoundError, NotADirectoryError):
             continue
         if _same_config(dumped, cfg):
@@ -243,22 +247,24 @@ def check_or_write_configs(
     full_uid: tp.Callable[[], ConfDict],
     full: tp.Callable[[], ConfDict],
     write: bool,
-) -> bool:
+) -> tp.Literal["checked", "written", ""]:
     """Checks ``uid.yaml`` in ``folder`` equals ``uid_cfg``; writes the dumps when missing
-    and ``write`` is True. Returns True if the dumps were checked or written.
+    and ``write`` is True. Returns ``"checked"`` (the dumps existed and match),
+    ``"written"`` (they were missing and are now written) or ``""`` (missing, not written).
 
     A mismatch means two different configs share one uid folder (a uid collision,
     or a cache written by a different definition of the class): it raises
     :class:`ConfigMismatchError` rather than return a result computed for
     another config.
     """
-    path = folder / UID
+    path = os.path.join(folder, UID)  # os.path, not pathlib: on the cached call's path
     try:
         st = os.stat(path)
-        stamp = (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        stamp = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         if _CHECKED.get(stamp) == uid_cfg.flat():  # this very file was read and parsed
-            return True
-        existing = path.read_text(encoding="utf8")
+            return "checked"
+        with open(path, encoding="utf8") as f:
+            existing = f.read()
     except FileNotFoundError:
         existing = None
     if existing is not None:
@@ -274,14 +280,14 @@ def check_or_write_configs(
                 "This can be a uid collision or a change of the class definition: use another "
                 "version (infra version='...') or clear this folder."
             )
-        return True
+        return "checked"
     if not write:
-        return False
+        return ""
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / FULL_UID, full_uid().to_yaml())
     atomic_write_text(folder / CONFIG, full().to_yaml())
-    atomic_write_text(path, uid_cfg.to_yaml())  # last: marks the dumps complete
-    return True
+    atomic_write_text(folder / UID, uid_cfg.to_yaml())  # last: marks the dumps complete
+    return "written"
 
 
 # flat content of uid.yaml files already read, by (path, device, inode, size, mtime): a

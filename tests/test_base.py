@@ -654,6 +654,69 @@ def test_ordered_dict_fields_keep_their_order(
     )
 
 
+class _SubBase(pydantic.BaseModel):
+    x: int = 1
+
+
+class _SubA(_SubBase):
+    y: int = 2
+
+
+class _SubB(_SubBase):
+    y: int = 3
+
+
+class _HoldsSub(pydantic.BaseModel):
+    sub: _SubBase = _SubBase()
+    infra: TaskInfra = TaskInfra()
+
+    @infra.apply
+    def run(self) -> int:
+        return self.sub.y  # type: ignore[attr-defined]
+
+
+def test_defaults_check_is_per_class_of_every_sub_model(tmp_path: Path) -> None:
+    # same uid (only x differs from the defaults) but other defaults (y) in a sub-model of
+    # another class: the cached result of the first is not returned for the second, even
+    # after calls that memoise the check
+    for _ in range(2):
+        assert _HoldsSub(sub=_SubA(x=5), infra={"folder": tmp_path}).run() == 2
+    other = _HoldsSub(sub=_SubB(x=5), infra={"folder": tmp_path})
+    assert other.infra.uid() == _HoldsSub(sub=_SubA(x=5)).infra.uid()
+    with pytest.raises(ConfigMismatchError, match="defaults of _HoldsSub changed"):
+        other.run()
+
+
+class _Dumped(pydantic.BaseModel):
+    a: int = 1
+    b: int = 0
+    infra: TaskInfra = TaskInfra()
+
+    @infra.apply
+    def run(self) -> int:
+        return self.a
+
+
+@pytest.mark.parametrize("name", ["uid.yaml", "full-uid.yaml"])
+@pytest.mark.parametrize("how", ["replaced", "rewritten"])
+def test_edited_dumps_raise_after_memoised_checks(tmp_path: Path, name: str, how: str) -> None:
+    for _ in range(3):  # computed, then read twice (the checks are memoised in the process)
+        assert _Dumped(a=2, infra={"folder": tmp_path}).run() == 2
+    folder = _Dumped(a=2, infra={"folder": tmp_path}).infra.uid_folder()
+    assert folder is not None
+    path = folder / name
+    text = path.read_text().replace("a: 2", "a: 2222")
+    assert text != path.read_text()
+    if how == "replaced":  # a new file (eg: written by an editor or another tool)
+        tmp = folder / "edited.tmp"
+        tmp.write_text(text)
+        tmp.replace(path)
+    else:  # the same file, rewritten in place
+        path.write_text(text)
+    with pytest.raises(ConfigMismatchError):
+        _Dumped(a=2, infra={"folder": tmp_path}).run()
+
+
 def _defaults_module(folder: Path, pvalue: int) -> str:
     return (
         "import typing as tp, pydantic, exca\n"
@@ -684,6 +747,7 @@ def test_changed_class_defaults_raise_on_the_next_call(tmp_path: Path) -> None:
         module.write_text(_defaults_module(tmp_path / "cache", 1))
         mod = importlib.import_module("changing_defaults")
         assert mod.T(q=1).run() == 1 and list(mod.M().run([1])) == [2]
+        assert mod.T(q=1).run() == 1  # read from the cache: its defaults check is memoised
         module.write_text(_defaults_module(tmp_path / "cache", 2))
         mod = importlib.reload(mod)
         with pytest.raises(ConfigMismatchError, match="defaults of T changed"):
