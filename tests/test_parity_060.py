@@ -11,7 +11,9 @@ import pytest
 
 from tests.parity_scenarios import SCENARIOS, Scenario
 
-ENV = {"CONFDICT_UID_VERSION": "3", "EXCA_PROGRESS": "0"}
+# a fixed hash seed: 0.6.0 passes missing MapInfra items in set order, which depends on
+# it (seed 2 gives an order other than the one given, the documented difference)
+ENV = {"CONFDICT_UID_VERSION": "3", "EXCA_PROGRESS": "0", "PYTHONHASHSEED": "2"}
 # infra fields 0.6.0 does not have, at their defaults: they appear in this package's full
 # configs and config.yaml dumps (never in uids); listed on the docs page
 NEW_INFRA_FIELDS = {"claims": "wait"}
