@@ -245,15 +245,24 @@ def slurm_state(job: tp.Any) -> tp.Literal["active", "ended", "unknown"] | None:
         return "active"
     if state != "UNKNOWN":
         return "ended"
-    command = ["squeue", "--noheader", "--format=%T", f"--jobs={job.job_id}"]
+    states = squeue_states(str(job.job_id))
+    if not states:
+        return "unknown"
+    return "active" if _ACTIVE_SLURM_STATES.intersection(states) else "ended"
+
+
+def squeue_states(job_id: str) -> list[str] | None:
+    """The states ``squeue`` reports for a job (one per line: several for an array), upper
+    case; ``[]`` when the queue does not know the job (ended and left the queue, or
+    never seen); None when ``squeue`` cannot be asked (missing, timeout, other error)."""
+    command = ["squeue", "--noheader", "--format=%T", f"--jobs={job_id}"]
     try:
         proc = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    states = {line.strip().upper() for line in proc.stdout.splitlines() if line.strip()}
-    if states & _ACTIVE_SLURM_STATES:
-        return "active"
-    return "ended" if states else "unknown"
+        return None
+    if proc.returncode != 0:
+        return [] if "Invalid job id" in proc.stderr else None
+    return [line.strip().upper() for line in proc.stdout.splitlines() if line.strip()]
 
 
 class Backend:

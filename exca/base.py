@@ -279,13 +279,6 @@ _PREFIXES: dict[tuple[type, str, str], str] = {}
 _DEFAULTS_CHECKED: dict[tuple[tp.Any, ...], None] = {}
 
 
-def _remember(memo: dict[tp.Any, tp.Any], key: tp.Any, value: tp.Any) -> None:
-    """Adds to a process-wide memo, keeping its 1024 most recent entries."""
-    memo[key] = value
-    while len(memo) > 1024:
-        del memo[next(iter(memo))]
-
-
 def _infra_fields(owner: type) -> list[str]:
     cached = owner.__dict__.get("_exca_infra_fields")
     if cached is None:
@@ -678,7 +671,7 @@ class BaseInfra(Execution, _Location):
         prefix = _PREFIXES.get(key)
         if prefix is None:
             prefix = layout.folder_name(cls.__module__, cls.__qualname__, key[1], version=key[2])
-            _remember(_PREFIXES, key, prefix)
+            layout.remember(_PREFIXES, key, prefix)
         return prefix
 
     def uid(self) -> str:
@@ -707,7 +700,7 @@ class BaseInfra(Execution, _Location):
         folder = _UID_FOLDERS.get(key)
         if folder is None:
             folder = Path(self.folder) / key[1]
-            _remember(_UID_FOLDERS, key, folder)
+            layout.remember(_UID_FOLDERS, key, folder)
         if create:
             self._check_configs(write=True)
         return folder
@@ -765,7 +758,7 @@ class BaseInfra(Execution, _Location):
         current = self.config(uid=True, exclude_defaults=False)
         if layout._same_config(existing, current):
             if key is not None:
-                _remember(_DEFAULTS_CHECKED, key, None)
+                layout.remember(_DEFAULTS_CHECKED, key, None)
         else:
             self._checked = False
             raise layout.ConfigMismatchError(

@@ -43,7 +43,6 @@ import json
 import logging
 import os
 import socket
-import subprocess
 import threading
 import time
 import typing as tp
@@ -58,6 +57,7 @@ __all__ = [
     "compute_keys_once",
     "me",
     "once",
+    "pid_alive",
     "slurm_job_active",
 ]
 
@@ -242,7 +242,9 @@ def _heartbeat() -> None:
 # # # # # liveness # # # # #
 
 
-def _pid_alive(pid: int, start: str) -> bool:
+def pid_alive(pid: int, start: str = "") -> bool:
+    """True if process ``pid`` of this host runs (and, given its ``start`` time as read
+    from ``/proc``, is still the same process, not a reused pid)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -259,19 +261,10 @@ def _pid_alive(pid: int, start: str) -> bool:
 def slurm_job_active(job_id: str) -> bool | None:
     """True if Slurm says the job is pending or running, False if it ended or is unknown
     to Slurm, None if Slurm cannot be asked (no ``squeue``, timeout)."""
-    from .backends import _ACTIVE_SLURM_STATES
+    from .backends import _ACTIVE_SLURM_STATES, squeue_states
 
-    command = ["squeue", "--noheader", "--format=%T", f"--jobs={job_id}"]
-    try:
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if proc.returncode != 0:
-        if "Invalid job id" in proc.stderr:
-            return False
-        return None
-    states = {line.strip().upper() for line in proc.stdout.splitlines() if line.strip()}
-    return bool(states & _ACTIVE_SLURM_STATES)
+    states = squeue_states(job_id)
+    return None if states is None else bool(_ACTIVE_SLURM_STATES.intersection(states))
 
 
 class Liveness:
@@ -292,7 +285,7 @@ class Liveness:
             if active is False:
                 return False
         if owner.host == socket.gethostname():
-            return _pid_alive(owner.pid, owner.start)
+            return pid_alive(owner.pid, owner.start)
         if active:
             return True
         return self._heartbeat_alive(owner, folder)

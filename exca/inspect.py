@@ -26,7 +26,7 @@ import time
 import typing as tp
 from pathlib import Path
 
-from . import layout, sweeps
+from . import claims, layout, sweeps
 from .cachedict.index import INFO_SUFFIX, IndexView, count_keys, entry_info, read_last_use
 
 __all__ = [
@@ -186,7 +186,7 @@ def _job_state(path: Path) -> tuple[str | None, str | None, bool | None]:
     job = layout.load_job(path)
     if job is None:
         return None, None, None
-    from .backends import slurm_state
+    from .backends import slurm_state, squeue_states
 
     job_id = str(job.job_id)
     if getattr(job, "paths", None) is None:  # an in-process failure (ours or 0.6.0's): ended
@@ -199,47 +199,21 @@ def _job_state(path: Path) -> tuple[str | None, str | None, bool | None]:
         if Path(job.paths.result_pickle).exists():
             return job_id, None, True
         # (job.done() is True for a job of another process: it only knows its own ones)
-        return job_id, None, not _local_alive(job_id)
+        # (after a reboot the pid may be another program's: then clean skips the entry)
+        return job_id, None, not (job_id.isdigit() and claims.pid_alive(int(job_id)))
     if where == "active":
         try:
             state = str(job.state)
         except Exception:
             state = "UNKNOWN"
         if state == "UNKNOWN":  # not in the accounting yet: ask the queue
-            state = _squeue_state(job_id) or "ACTIVE"
+            state = next(iter(squeue_states(job_id) or []), "ACTIVE")
         return job_id, state, False
     try:
         state = str(job.state) if where == "ended" else "UNKNOWN"
     except Exception:
         state = "UNKNOWN"
     return job_id, state, True
-
-
-def _local_alive(job_id: str) -> bool:
-    """True if the submitit local job ``job_id`` (a pid on this host) still runs."""
-    try:
-        pid = int(job_id)
-    except ValueError:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True  # (after a reboot the pid may be another program's: then clean skips it)
-
-
-def _squeue_state(job_id: str) -> str | None:
-    import subprocess
-
-    command = ["squeue", "--noheader", "--format=%T", f"--jobs={job_id}"]
-    try:
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    states = proc.stdout.split()
-    return states[0].upper() if states else None
 
 
 def entry(path: str | Path, jobs: bool = True) -> Entry:
@@ -513,22 +487,13 @@ def _job_in_use(path: Path) -> str | None:
     return None
 
 
-CLAIMS_DIR = ".claims"  # where exca.claims keeps the claim files of a uid folder
-
-
 def _claim_in_use(path: Path) -> str | None:
     """An in-flight claim (a process computing a result of this folder, ``exca.claims``)
     whose owner is alive, or that cannot be read (being written)."""
-    folder = path / CLAIMS_DIR
+    folder = path / claims.CLAIMS_DIR
     files = sorted(folder.glob("*.claim")) if folder.is_dir() else []
     if not files:
         return None
-    try:
-        import importlib
-
-        claims: tp.Any = importlib.import_module("exca.claims")
-    except ImportError:  # claim files without the module that reads them: keep the entry
-        return f"{len(files)} claims in {CLAIMS_DIR}/ (a result being computed)"
     liveness = claims.Liveness()
     for file in files:
         try:

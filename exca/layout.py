@@ -270,9 +270,7 @@ def check_or_write_configs(
     if existing is not None:
         if _same_config(existing, uid_cfg):
             with contextlib.suppress(Exception):
-                _CHECKED[stamp] = _flat_dump(existing)
-                while len(_CHECKED) > 1024:
-                    del _CHECKED[next(iter(_CHECKED))]
+                remember(_CHECKED, stamp, _flat_dump(existing))
         else:
             raise ConfigMismatchError(
                 f"The cache folder {folder} holds results for another config.\n"
@@ -288,6 +286,14 @@ def check_or_write_configs(
     atomic_write_text(folder / CONFIG, full().to_yaml())
     atomic_write_text(folder / UID, uid_cfg.to_yaml())  # last: marks the dumps complete
     return "written"
+
+
+def remember(memo: dict[tp.Any, tp.Any], key: tp.Any, value: tp.Any) -> None:
+    """Adds to a process-wide memo (of the cached call's path), keeping its 1024 most
+    recent entries."""
+    memo[key] = value
+    while len(memo) > 1024:
+        del memo[next(iter(memo))]
 
 
 # flat content of uid.yaml files already read, by (path, device, inode, size, mtime): a
