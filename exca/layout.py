@@ -313,6 +313,6 @@ def _same_config(text: str, cfg: ConfDict) -> bool:
 
 @functools.lru_cache(maxsize=1024)
 def _flat_dump(text: str) -> dict[str, tp.Any]:
-    """The flat config of a dumped uid config (memoized by content: the file is still
-    read at each check, only its parsing is saved)."""
+    """The flat config of a dumped uid config (memoized by content: a dump changed on
+    disk, which check_or_write_configs reads again, is parsed once per distinct text)."""
     return ConfDict(ConfDict.from_yaml(text)).flat()
