@@ -202,6 +202,21 @@ E2E = [
         ],
         id="add-delete-params",
     ),
+    pytest.param(
+        # the hydra node reads the job's values: each job's hydra node is its own
+        ["name=a,b", "x=1,2", "hydra.sweep.subdir=${name}_${hydra.job.num}"],
+        id="subdir-from-values",
+    ),
+    pytest.param(
+        [
+            "db=mysql,postgres",
+            "x=1,2",
+            "++hydra.job.env_set.EXCA_ENV=${hydra.job.override_dirname}",
+            "hydra.job_logging.handlers.file.filename=${hydra.runtime.output_dir}/j${hydra.job.num}.log",
+            "hydra.job.config.override_dirname.item_sep=' + '",
+        ],
+        id="env-logging-dirname",
+    ),
 ]
 
 

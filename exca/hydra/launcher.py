@@ -76,6 +76,8 @@ from exca.confdict import ConfDict
 from . import artifacts, targets, volatile
 from .convert import omegaconf_to_dict
 from .errors import did_you_mean
+from .jobconfig import FullJobConfig, JobConfig
+from .sweeper import FastComposer
 
 __all__ = [
     "MODES",
@@ -429,7 +431,7 @@ Action = tp.Literal["run", "cached", "running", "failed-before", "duplicate"]
 class _Job:
     idx: int
     overrides: list[str]
-    config: DictConfig
+    spec: JobConfig | None = None  # None: the job did not compose
     model: type[pydantic.BaseModel] | None = None
     uid: str = ""
     folder: Path | None = None
@@ -553,17 +555,21 @@ class SweepRunner:
         self, job_overrides: tp.Sequence[tp.Sequence[str]], initial_job_idx: int
     ) -> list[_Job]:
         loader = self.hydra_context.config_loader
+        composer = FastComposer.of(loader)  # hydra/sweeper=exca: no full config per job
         jobs: list[_Job] = []
         problems: list[str] = []
         seen_excluded: set[str] = set()
         for k, overrides in enumerate(job_overrides):
             idx = initial_job_idx + k
-            job = _Job(idx=idx, overrides=list(overrides), config=DictConfig({}))
+            job = _Job(idx=idx, overrides=list(overrides))
             try:
-                job.config = loader.load_sweep_config(self.config, list(overrides))
-                with open_dict(job.config):
-                    job.config.hydra.job.id = idx
-                    job.config.hydra.job.num = idx
+                if composer is not None:
+                    spec = composer.job(self.config, list(overrides))
+                else:
+                    config = loader.load_sweep_config(self.config, list(overrides))
+                    spec = FullJobConfig(config, list(overrides))
+                spec.idx = idx
+                job.spec = spec
                 self._prepare(job, seen_excluded)
             except Exception as e:
                 problems.append(f"{job.name}: {_describe(e)}")
@@ -587,11 +593,12 @@ class SweepRunner:
 
     def _prepare(self, job: _Job, seen_excluded: set[str]) -> None:
         """Validates a job's config into its model (if any) and computes its uid folder."""
-        cfg = job.config
+        assert job.spec is not None
+        task_cfg = job.spec.task()
         caching = self.settings.cache_folder is not None
         target = targets.Target(path=None)
-        if "_target_" in cfg:
-            target = targets.classify(cfg.get("_target_"), cfg.get("_partial_", False))
+        if "_target_" in task_cfg:
+            target = targets.classify(task_cfg.get("_target_"), task_cfg.get("_partial_", False))
         if target.problem:
             self._warn_once(
                 f"_target_={target.path!r} cannot be imported here ({target.problem}): the "
@@ -599,11 +606,7 @@ class SweepRunner:
             )
         if not caching and not target.validates:
             return  # nothing to check: the config goes to the task function as is
-        output_dir = os.path.join(str(cfg.hydra.sweep.dir), str(cfg.hydra.sweep.subdir))
-        with read_write(cfg.hydra.runtime), open_dict(cfg.hydra.runtime):
-            cfg.hydra.runtime.output_dir = os.path.abspath(output_dir)
-        task_cfg = OmegaConf.masked_copy(cfg, [str(key) for key in cfg if key != "hydra"])
-        OmegaConf.copy_cache(from_config=cfg, to_config=task_cfg)
+        cfg = job.spec.bind()  # its hydra node: output dir resolved, job.num/id set
         hydra_config = HydraConfig.instance()
         previous = hydra_config.cfg
         # for ${hydra:...} interpolations (the resolver reads HydraConfig.get(), that is
@@ -865,7 +868,8 @@ class SweepRunner:
         return ret
 
     def _job_args(self, job: _Job) -> tuple[tp.Any, ...]:
-        return (job.config, None if job.folder is None else str(job.folder))
+        assert job.spec is not None
+        return (job.spec.full(), None if job.folder is None else str(job.folder))
 
     def _resources(self) -> Resources:
         settings = self.settings
@@ -984,12 +988,14 @@ class SweepRunner:
         """A job whose outcome is known, without run_job's per-job cost (exca.hydra.serve)."""
         from .serve import can_serve, serve_job
 
-        if can_serve(job.config):
-            return serve_job(self.hydra_context, job.config, task)
-        return JobRunner(self.hydra_context, task)(job.config, None)
+        assert job.spec is not None
+        if can_serve(job.spec.bind()):
+            return serve_job(self.hydra_context, job.spec, task)
+        return JobRunner(self.hydra_context, task)(job.spec.full(), None)
 
     def _failed_return(self, job: _Job, error: BaseException) -> JobReturn:
-        cfg = job.config
+        assert job.spec is not None
+        cfg = job.spec.full()
         ret = JobReturn()
         ret.overrides = list(OmegaConf.to_container(cfg.hydra.overrides.task))  # type: ignore[arg-type]
         ret.cfg = OmegaConf.masked_copy(cfg, [str(key) for key in cfg if key != "hydra"])

@@ -8,64 +8,28 @@ created), ``.hydra/config.yaml``, ``hydra.yaml`` and ``overrides.yaml`` written 
 same bytes), ``hydra.job.env_set`` applied around the callbacks, the ``on_job_start`` /
 ``on_job_end`` callbacks called with the same arguments, and a :class:`JobReturn` with
 the same fields. What it saves: ``run_job`` deep-copies the job's config three times and
-dumps YAML with the pure-Python emitter; here the YAML is emitted by libyaml (with
-OmegaConf's own representers) and the JobReturn's ``cfg`` / ``hydra_cfg`` copies are made
-only when read (from a compact snapshot of the config, so a large sweep's JobReturns stay
-small).
+dumps YAML with the pure-Python emitter; here the job's config is read through its
+:class:`~exca.hydra.jobconfig.JobConfig` (for a job of the exca sweeper, no full config
+is composed unless a callback or a JobReturn's ``cfg`` asks for it), the YAML is emitted
+by libyaml (with OmegaConf's own representers; ``hydra.yaml`` from its base's template),
+and the JobReturn's ``cfg`` / ``hydra_cfg`` copies are made only when read.
 """
 
 from __future__ import annotations
 
 import copy
 import os
-import pickle
 import typing as tp
-import zlib
 from pathlib import Path
 
-import yaml
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobRuntime, JobStatus, configure_log, env_override
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-__all__ = ["ServedJobReturn", "can_serve", "serve_job", "to_yaml"]
+from .jobconfig import JobConfig, to_yaml
 
-
-def _dumper() -> type[yaml.Dumper]:
-    """A libyaml dumper with OmegaConf's representers (``OmegaConf.to_yaml``'s output)."""
-    from omegaconf._utils import get_omega_conf_dumper
-
-    base = get_omega_conf_dumper()
-    cdumper = getattr(yaml, "CDumper", None)
-    if cdumper is None:  # PyYAML built without libyaml
-        return base
-
-    class Dumper(cdumper):  # type: ignore[misc,valid-type]
-        yaml_representers = dict(base.yaml_representers)
-        yaml_multi_representers = dict(base.yaml_multi_representers)
-
-    return Dumper
-
-
-_DUMPER: type[yaml.Dumper] | None = None
-
-
-def to_yaml(container: tp.Any) -> str:
-    """``OmegaConf.to_yaml`` of a plain container (``to_container(enum_to_str=True)``)."""
-    global _DUMPER
-    if _DUMPER is None:
-        _DUMPER = _dumper()
-    return tp.cast(
-        str,
-        yaml.dump(
-            container,
-            default_flow_style=False,
-            allow_unicode=True,
-            sort_keys=False,
-            Dumper=_DUMPER,
-        ),
-    )
+__all__ = ["ServedJobReturn", "can_serve", "serve_job"]
 
 
 def can_serve(config: DictConfig) -> bool:
@@ -77,16 +41,13 @@ def can_serve(config: DictConfig) -> bool:
 
 
 class ServedJobReturn(JobReturn):
-    """A JobReturn whose ``cfg`` and ``hydra_cfg`` are built when first read, from a
-    compressed pickled snapshot of the job's config (as ``run_job`` builds them)."""
+    """A JobReturn whose ``cfg`` and ``hydra_cfg`` are built when first read (as
+    ``run_job`` builds them), from ``build`` (:meth:`JobConfig.snapshot`: compact, so a
+    large sweep's JobReturns stay small)."""
 
-    def __init__(self, config: DictConfig, **fields: tp.Any) -> None:
-        self._snapshot: bytes | None = None
+    def __init__(self, build: tp.Callable[[], DictConfig], **fields: tp.Any) -> None:
+        self._source: tp.Callable[[], DictConfig] | None = build
         self._cfgs: tuple[tp.Any, tp.Any] | None = None
-        try:
-            self._snapshot = zlib.compress(pickle.dumps(config), 1)
-        except Exception:  # eg: types made on the fly (hydra-zen): copies made now
-            self._cfgs = self._copies(config)
         super().__init__(**fields)
 
     @staticmethod
@@ -100,10 +61,9 @@ class ServedJobReturn(JobReturn):
 
     def _build(self) -> tuple[tp.Any, tp.Any]:
         if self._cfgs is None:
-            assert self._snapshot is not None
-            config = pickle.loads(zlib.decompress(self._snapshot))
-            self._cfgs = self._copies(config)
-            self._snapshot = None
+            assert self._source is not None
+            self._cfgs = self._copies(self._source())
+            self._source = None
         return self._cfgs
 
     @property
@@ -125,34 +85,43 @@ class ServedJobReturn(JobReturn):
             self._cfgs = (self._build()[0], value)
 
 
-def _write(folder: Path, name: str, container: tp.Any) -> None:
+def _write(folder: Path, name: str, text: str) -> None:
     with open(folder / name, "w", encoding="utf-8") as f:
-        f.write(to_yaml(container))
+        f.write(text)
+
+
+def _job_callbacks(hydra_context: HydraContext) -> bool:
+    """Whether a callback does something at a job's start or end (then it is given the
+    job's full config, as ``run_job`` gives it)."""
+    from hydra.experimental.callback import Callback
+
+    found = getattr(hydra_context.callbacks, "callbacks", None)
+    if not isinstance(found, list):
+        return True  # callbacks we cannot see: they get the full config
+    return any(
+        getattr(type(c), name, None) is not getattr(Callback, name)
+        for c in found
+        for name in ("on_job_start", "on_job_end")
+    )
 
 
 def serve_job(
-    hydra_context: HydraContext, config: DictConfig, task_function: TaskFunction
+    hydra_context: HydraContext, job: JobConfig, task_function: TaskFunction
 ) -> JobReturn:
     """What ``run_job`` does (see the module docstring), for a task function that does
     not read its config (it is called with None): it returns the job's value or raises
-    its error. ``config`` is the job's composed config (``hydra`` node included)."""
+    its error."""
     callbacks = hydra_context.callbacks
     instance = HydraConfig.instance()
     previous = instance.cfg
     old_cwd = os.getcwd()
     chdir = False
-    instance.cfg = config  # type: ignore[assignment]  # HydraConfig.get() is config.hydra
     try:
-        output_dir = str(OmegaConf.select(config, "hydra.sweep.dir"))
-        output_dir = os.path.join(output_dir, str(OmegaConf.select(config, "hydra.sweep.subdir")))
+        config = job.bind()
+        instance.cfg = config  # type: ignore[assignment]  # HydraConfig.get() is config.hydra
         hydra = config.hydra
-        with read_write(hydra.runtime), open_dict(hydra.runtime):
-            hydra.runtime.output_dir = os.path.abspath(output_dir)
         OmegaConf.set_readonly(hydra, True)  # as HydraConfig.set_config leaves it
-        container = OmegaConf.to_container(config, enum_to_str=True)
-        assert isinstance(container, dict)
-        hydra_container = container.pop("hydra")
-        overrides = list(hydra_container["overrides"]["task"])
+        output_dir = job.output_dir
         Path(output_dir).mkdir(parents=True, exist_ok=True)
         chdir = bool(hydra.job.chdir)
         if chdir:
@@ -161,16 +130,23 @@ def serve_job(
         else:
             working_dir = os.getcwd()
         configure_log(hydra.job_logging, hydra.verbose)
+        overrides = list(job.overrides)
         if hydra.output_subdir is not None:
             folder = Path(hydra.runtime.output_dir) / str(hydra.output_subdir)
             folder.mkdir(parents=True, exist_ok=True)
-            _write(folder, "config.yaml", container)
-            _write(folder, "hydra.yaml", {"hydra": hydra_container})
-            _write(folder, "overrides.yaml", overrides)
-        ret = ServedJobReturn(config, overrides=overrides, working_dir=working_dir)
-        env = tp.cast(dict[str, str], OmegaConf.to_container(hydra.job.env_set))
+            _write(
+                folder, "config.yaml", to_yaml(OmegaConf.to_container(job.task(), enum_to_str=True))
+            )
+            _write(folder, "hydra.yaml", job.hydra_yaml())
+            _write(folder, "overrides.yaml", to_yaml(overrides))
+        env = tp.cast(dict[str, str], OmegaConf.to_container(hydra.job.env_set, resolve=True))
+        ret = ServedJobReturn(job.snapshot(), overrides=overrides, working_dir=working_dir)
+        full = job.full() if _job_callbacks(hydra_context) else config
+        if full is not config:
+            OmegaConf.set_readonly(full.hydra, True)
+            instance.cfg = full  # type: ignore[assignment]
         with env_override(env):
-            callbacks.on_job_start(config=config, task_function=task_function)
+            callbacks.on_job_start(config=full, task_function=task_function)
             try:
                 ret.return_value = task_function(None)
                 ret.status = JobStatus.COMPLETED
@@ -179,7 +155,7 @@ def serve_job(
                 ret.status = JobStatus.FAILED
         ret.task_name = JobRuntime.instance().get("name")
         _flush_loggers()
-        callbacks.on_job_end(config=config, job_return=ret)
+        callbacks.on_job_end(config=full, job_return=ret)
         return ret
     finally:
         instance.cfg = previous

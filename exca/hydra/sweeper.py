@@ -25,19 +25,32 @@ import collections
 import copy
 import itertools
 import logging
+import os
 import pickle
+import re
 import time
 import typing as tp
 from pathlib import Path
 
+from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.core.utils import JobReturn
 from hydra.errors import HydraException
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-__all__ = ["FastComposer", "SweepEngine"]
+from .jobconfig import (
+    PER_JOB_FIELDS,
+    FullJobConfig,
+    HydraYaml,
+    JobConfig,
+    hydra_yaml_of,
+    output_dir_of,
+    set_job_fields,
+)
+
+__all__ = ["FastComposer", "FastJobConfig", "SweepEngine"]
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +68,80 @@ class _Plan(tp.NamedTuple):
     values: list[Override]  # the value overrides, in order
 
 
+def _freeze(cfg: DictConfig) -> bytes | DictConfig:
+    """A config kept to be copied many times (unpickling is several times faster than
+    deepcopy)."""
+    try:
+        return pickle.dumps(cfg)
+    except Exception:  # eg: types made on the fly (hydra-zen): deep copies
+        return cfg
+
+
+def _thaw(frozen: bytes | DictConfig) -> DictConfig:
+    if isinstance(frozen, bytes):
+        return tp.cast(DictConfig, pickle.loads(frozen))
+    return copy.deepcopy(frozen)
+
+
+# an interpolation that reads only the hydra node, the clock or the environment
+_OWN_REFERENCE = re.compile(r"\$\{(?:hydra[.:]|now:|oc\.env:)[^${}\\]*\}")
+
+
+def _self_contained(hydra: DictConfig) -> bool:
+    """Whether every interpolation of the ``hydra`` node reads only the ``hydra`` node
+    (``${hydra.x}``, ``${hydra:x}``), the clock or the environment: then the node resolves
+    the same for every job of a base, whatever the job's own values (else each job gets a
+    full config of its own)."""
+    stack: list[tp.Any] = [OmegaConf.to_container(hydra, resolve=False)]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif (
+            isinstance(item, str)
+            and "$" in item
+            and ("${" in _OWN_REFERENCE.sub("", item) or "\\" in item)
+        ):
+            return False
+    return True
+
+
+class _Base:
+    """The config composed in full once for a combination of config-group choices, and
+    what the fast path derives from it once: the config without ``hydra`` (copied per
+    job), the ``hydra`` node that jobs take turns to bind (:meth:`FastJobConfig.bind`),
+    the template of ``hydra.yaml``."""
+
+    def __init__(self, composed: DictConfig, master: DictConfig) -> None:
+        self.frozen = _freeze(composed)
+        task = _thaw(self.frozen)
+        with read_write(task), open_dict(task):  # as run_job makes the task's config
+            del task["hydra"]
+        self.task = _freeze(task)
+        self.scratch = _thaw(self.frozen)
+        OmegaConf.copy_cache(from_config=master, to_config=self.scratch)
+        hydra = self.scratch.hydra
+        self.self_contained = _self_contained(hydra)
+        self.yaml: HydraYaml | None = None
+        if self.self_contained:
+            self.yaml = HydraYaml(
+                tp.cast(dict[str, tp.Any], OmegaConf.to_container(hydra, enum_to_str=True))
+            )
+        dirname = hydra.job.config.override_dirname
+        self.dirname = (str(dirname.kv_sep), str(dirname.item_sep), list(dirname.exclude_keys))
+        self.bound: FastJobConfig | None = None
+
+
 class FastComposer:
     """``load_sweep_config`` composing once per combination of config-group choices.
 
     ``original`` is the loader's own ``load_sweep_config``; ``stats`` counts the jobs
-    composed by each path (``fast``, ``full``).
+    composed by each path (``fast``, ``full``). :meth:`job` gives a job's
+    :class:`~exca.hydra.jobconfig.JobConfig` (what the exca launcher reads, without
+    composing the job's full config); :meth:`validate` composes a job ahead (the sweeper
+    checks a batch before launching it) and keeps it for the launcher.
     """
 
     def __init__(self, loader: tp.Any, original: LoadSweepConfig) -> None:
@@ -68,10 +150,10 @@ class FastComposer:
         self.stats = {"fast": 0, "full": 0}
         self._parser: OverridesParser | None = None
         self._group_exists: dict[int, tp.Callable[[str], bool] | None] = {}
-        # the composed bases, pickled: unpickling is several times faster than deepcopy
-        self._bases: collections.OrderedDict[tuple[int, tuple[str, ...]], bytes | DictConfig] = (
+        self._bases: collections.OrderedDict[tuple[int, tuple[str, ...]], _Base] = (
             collections.OrderedDict()
         )
+        self._validated: dict[tuple[int, tuple[str, ...]], JobConfig] = {}
 
     def __getstate__(self) -> dict[str, tp.Any]:  # pickled with the loader to remote jobs
         return {"loader": self.loader, "original": self.original}
@@ -83,8 +165,8 @@ class FastComposer:
     def install(cls, hydra_context: HydraContext) -> FastComposer | None:
         """Makes ``hydra_context.config_loader.load_sweep_config`` fast (idempotent)."""
         loader = hydra_context.config_loader
-        current = loader.__dict__.get("load_sweep_config")
-        if isinstance(current, cls):
+        current = cls.of(loader)
+        if current is not None:
             return current
         composer = cls(loader, loader.load_sweep_config)
         try:
@@ -93,18 +175,52 @@ class FastComposer:
             return None
         return composer
 
+    @classmethod
+    def of(cls, loader: tp.Any) -> FastComposer | None:
+        """The composer installed on ``loader`` (under other wrappers), if any."""
+        current = loader.__dict__.get("load_sweep_config")
+        for _ in range(8):
+            if current is None or isinstance(current, cls):
+                return current
+            current = getattr(current, "original", None)
+        return None
+
     def __call__(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
-        plan = self._plan(master_config, list(sweep_overrides))
+        job = self._validated.pop((id(master_config), tuple(sweep_overrides)), None)
+        if job is None:
+            job = self.job(master_config, list(sweep_overrides))
+        return job.composed()
+
+    def validate(self, master: DictConfig, overrides: list[str]) -> None:
+        """Composes a job (raises Hydra's error if it does not compose) and keeps it for
+        the launcher (:meth:`job`, or ``load_sweep_config``) until :meth:`forget`."""
+        self._validated[(id(master), tuple(overrides))] = self.job(master, overrides)
+
+    def forget(self) -> None:
+        self._validated.clear()
+
+    def job(self, master: DictConfig, overrides: list[str]) -> JobConfig:
+        """The job's config: fast when its plan allows it, else composed by Hydra."""
+        validated = self._validated.pop((id(master), tuple(overrides)), None)
+        if validated is not None:
+            return validated
+        plan = self._plan(master, list(overrides))
         if plan is not None:
             try:
-                cfg = self._compose(master_config, plan)
+                base = self._base(master, plan)
+                task = _thaw(base.task)
+                # the hydra node is not there: a value override never reads or writes it
+                # (hydra.* overrides take the full path); an override that needs it fails
+                # here and takes the full path
+                ConfigLoaderImpl._apply_overrides_to_config(plan.values, task)
+                OmegaConf.copy_cache(from_config=master, to_config=task)
             except Exception as e:  # Hydra composes it (and raises its own error if any)
                 log.debug("fast composition of %s failed (%r): full composition", plan, e)
             else:
                 self.stats["fast"] += 1
-                return cfg
+                return FastJobConfig(self, master, plan, base, task)
         self.stats["full"] += 1
-        return self.original(master_config, list(sweep_overrides))
+        return FullJobConfig(self.original(master, list(overrides)), list(overrides))
 
     def _plan(self, master: DictConfig, overrides: list[str]) -> _Plan | None:
         """Splits a job's overrides as Hydra does, or None when it must compose in full."""
@@ -146,38 +262,144 @@ class FastComposer:
             self._bases.clear()
         return self._group_exists[key]
 
-    def _compose(self, master: DictConfig, plan: _Plan) -> DictConfig:
-        from hydra._internal.config_loader_impl import (
-            ConfigLoaderImpl,
-            get_overrides_dirname,
-        )
-
+    def _base(self, master: DictConfig, plan: _Plan) -> _Base:
         key = (id(master), plan.groups)
         base = self._bases.get(key)
         if base is None:
-            composed = self.original(master, list(plan.groups))
-            try:
-                base = pickle.dumps(composed)
-            except Exception:  # eg: types made on the fly (hydra-zen): deep copies
-                base = composed
+            base = _Base(self.original(master, list(plan.groups)), master)
             self._bases[key] = base
             while len(self._bases) > _MAX_BASES:
                 self._bases.popitem(last=False)
         else:
             self._bases.move_to_end(key)
-        cfg = pickle.loads(base) if isinstance(base, bytes) else copy.deepcopy(base)
+        return base
+
+    def compose(self, master: DictConfig, plan: _Plan, base: _Base) -> DictConfig:
+        """The job's full config: a copy of its base, the job's value overrides applied,
+        the per-job ``hydra`` fields set as Hydra sets them."""
+        cfg = _thaw(base.frozen)
         ConfigLoaderImpl._apply_overrides_to_config(plan.values, cfg)
         hydra = cfg.hydra
         hydra.overrides.task = [o.input_line for o in plan.parsed]
-        dirname = hydra.job.config.override_dirname
+        kv_sep, item_sep, exclude_keys = base.dirname
         hydra.job.override_dirname = get_overrides_dirname(
-            overrides=plan.parsed,
-            kv_sep=dirname.kv_sep,
-            item_sep=dirname.item_sep,
-            exclude_keys=dirname.exclude_keys,
+            overrides=plan.parsed, kv_sep=kv_sep, item_sep=item_sep, exclude_keys=exclude_keys
         )
         OmegaConf.copy_cache(from_config=master, to_config=cfg)
         return cfg
+
+    def rebuild(self, master: DictConfig, overrides: list[str]) -> DictConfig:
+        """A job's full config again (after its base may have left the cache)."""
+        plan = self._plan(master, list(overrides))
+        if plan is not None:
+            try:
+                return self.compose(master, plan, self._base(master, plan))
+            except Exception:
+                pass
+        return self.original(master, list(overrides))
+
+
+class FastJobConfig(JobConfig):
+    """A job of the fast composition: its config without ``hydra`` is its own (a copy of
+    the base's, the job's value overrides applied); its ``hydra`` node is the base's, the
+    per-job fields set when the job binds it (:data:`~exca.hydra.jobconfig.PER_JOB_FIELDS`):
+    no full config is composed for a job that is only served. Its base's ``hydra`` node
+    must not depend on the job's values (``_Base.self_contained``); when it may, the job
+    binds a full config of its own."""
+
+    def __init__(
+        self,
+        composer: FastComposer,
+        master: DictConfig,
+        plan: _Plan,
+        base: _Base,
+        task: DictConfig,
+    ) -> None:
+        self.overrides = [tp.cast(str, o.input_line) for o in plan.parsed]
+        self._composer = composer
+        self._master = master
+        self._plan = plan
+        self._base = base
+        self._task = task
+        self._output_dir: str | None = None  # as run_job has it (maybe relative)
+        self._runtime_dir: str | None = None  # hydra.runtime.output_dir (absolute)
+        self._own: DictConfig | None = None  # the bound full config (base not self-contained)
+
+    def task(self) -> DictConfig:
+        return self._task
+
+    def composed(self) -> DictConfig:
+        return self._composer.compose(self._master, self._plan, self._base)
+
+    def full(self) -> DictConfig:
+        cfg = self.composed()
+        set_job_fields(cfg, self.idx, self._runtime_dir)
+        return cfg
+
+    def bind(self) -> DictConfig:
+        base = self._base
+        if not base.self_contained:
+            if self._own is None:
+                self._own = self.full()
+            if self._output_dir is None:
+                self._set_output_dir(self._own)
+            return self._own
+        config = base.scratch
+        if base.bound is not self:
+            kv_sep, item_sep, exclude_keys = base.dirname
+            dirname = get_overrides_dirname(
+                overrides=self._plan.parsed,
+                kv_sep=kv_sep,
+                item_sep=item_sep,
+                exclude_keys=exclude_keys,
+            )
+            hydra = config.hydra
+            with read_write(hydra), open_dict(hydra):
+                hydra.overrides.task = self.overrides
+                hydra.job.override_dirname = dirname
+                hydra.job.id = self.idx
+                hydra.job.num = self.idx
+                hydra.runtime.output_dir = self._runtime_dir or "???"
+            base.bound = self
+        if self._output_dir is None:
+            self._set_output_dir(config)
+        return config
+
+    def _set_output_dir(self, config: DictConfig) -> None:
+        self._output_dir = output_dir_of(config)
+        self._runtime_dir = os.path.abspath(self._output_dir)
+        set_job_fields(config, self.idx, self._runtime_dir)
+
+    @property
+    def output_dir(self) -> str:
+        self.bind()
+        assert self._output_dir is not None
+        return self._output_dir
+
+    def hydra_yaml(self) -> str:
+        config = self.bind()
+        template = self._base.yaml
+        if template is not None and template.usable and config is self._base.scratch:
+            values = {("overrides", "task"): list(self.overrides)}
+            for section, key in PER_JOB_FIELDS[1:]:
+                value = config.hydra[section]._get_node(key)._value()  # as to_container
+                values[(section, key)] = getattr(value, "name", value)  # enum_to_str
+            text = template.render(values)
+            if template.check(text, config.hydra):
+                return text
+        return hydra_yaml_of(config)
+
+    def snapshot(self) -> tp.Callable[[], DictConfig]:
+        composer, master, overrides = self._composer, self._master, list(self.overrides)
+        idx, runtime_dir = self.idx, self._runtime_dir
+
+        def build() -> DictConfig:
+            cfg = composer.rebuild(master, overrides)
+            set_job_fields(cfg, idx, runtime_dir)
+            OmegaConf.set_readonly(cfg.hydra, True)
+            return cfg
+
+        return build
 
 
 def expand(overrides: list[Override]) -> list[list[str]]:
@@ -255,14 +477,21 @@ class SweepEngine:
             batch = list(itertools.islice(jobs, size))
             tic = time.perf_counter()
             for overrides in batch:  # errors before anything of the batch runs
-                loader.load_sweep_config(master_config=self.config, sweep_overrides=overrides)
+                if self.composer is not None:
+                    self.composer.validate(self.config, overrides)
+                else:
+                    loader.load_sweep_config(master_config=self.config, sweep_overrides=overrides)
             log.debug(
                 "composed %d jobs in %.2f s (%s)",
                 len(batch),
                 time.perf_counter() - tic,
                 self.composer.stats if self.composer is not None else "Hydra's composition",
             )
-            results = self.launcher.launch(batch, initial_job_idx=start)
+            try:
+                results = self.launcher.launch(batch, initial_job_idx=start)
+            finally:
+                if self.composer is not None:
+                    self.composer.forget()
             returns.append(results)
             start += len(batch)
             if not streamed:

@@ -18,6 +18,8 @@ class Recorder(Callback):
 
     def on_job_start(self, config: DictConfig, **kwargs: object) -> None:
         self.num = HydraConfig.get().job.num
+        self.env = os.environ.get("EXCA_ENV")  # hydra.job.env_set applies around the job
+        self.config = OmegaConf.to_yaml(config)  # what the callback is given
 
     def on_job_end(self, config: DictConfig, job_return: tp.Any, **kwargs: object) -> None:
         ret = job_return
@@ -26,6 +28,9 @@ class Recorder(Callback):
             working_dir = os.path.relpath(working_dir, os.environ["SWEEP_ROOT"])
         record = {
             "num_at_start": self.num,
+            "env_at_start": self.env,
+            "config_at_start": self.config,
+            "config_at_end": OmegaConf.to_yaml(config),
             "overrides": ret.overrides,
             "working_dir": working_dir,
             "task_name": ret.task_name,
