@@ -236,6 +236,7 @@ class FullJobConfig(JobConfig):
 
     def snapshot(self) -> tp.Callable[[], DictConfig]:
         config = self.bind()
+        OmegaConf.set_readonly(config.hydra, True)  # as HydraConfig.set_config leaves it
         try:
             data = zlib.compress(pickle.dumps(config), 1)
         except Exception:  # eg: types made on the fly (hydra-zen): a copy now

@@ -120,7 +120,6 @@ def serve_job(
         config = job.bind()
         instance.cfg = config  # type: ignore[assignment]  # HydraConfig.get() is config.hydra
         hydra = config.hydra
-        OmegaConf.set_readonly(hydra, True)  # as HydraConfig.set_config leaves it
         output_dir = job.output_dir
         Path(output_dir).mkdir(parents=True, exist_ok=True)
         chdir = bool(hydra.job.chdir)
@@ -141,8 +140,11 @@ def serve_job(
             _write(folder, "overrides.yaml", to_yaml(overrides))
         env = tp.cast(dict[str, str], OmegaConf.to_container(hydra.job.env_set, resolve=True))
         ret = ServedJobReturn(job.snapshot(), overrides=overrides, working_dir=working_dir)
-        full = job.full() if _job_callbacks(hydra_context) else config
-        if full is not config:
+        # what callbacks are given: the job's full config, its hydra node read-only (as
+        # HydraConfig.set_config leaves it); only our code reads a bound config
+        full = config
+        if _job_callbacks(hydra_context):
+            full = job.full()
             OmegaConf.set_readonly(full.hydra, True)
             instance.cfg = full  # type: ignore[assignment]
         with env_override(env):

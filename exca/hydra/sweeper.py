@@ -87,6 +87,9 @@ def _thaw(frozen: bytes | DictConfig) -> DictConfig:
 _OWN_REFERENCE = re.compile(r"\$\{(?:hydra[.:]|now:|oc\.env:)[^${}\\]*\}")
 
 
+_NOW = re.compile(r"\$\{now:[^${}\\]*\}")
+
+
 def _self_contained(hydra: DictConfig) -> bool:
     """Whether every interpolation of the ``hydra`` node reads only the ``hydra`` node
     (``${hydra.x}``, ``${hydra:x}``), the clock or the environment: then the node resolves
@@ -132,6 +135,20 @@ class _Base:
         dirname = hydra.job.config.override_dirname
         self.dirname = (str(dirname.kv_sep), str(dirname.item_sep), list(dirname.exclude_keys))
         self.bound: FastJobConfig | None = None
+        # the nodes a job binds (set in place: no node is replaced)
+        self.fields = {(s, k): hydra[s]._get_node(k) for s, k in PER_JOB_FIELDS}
+        # hydra.sweep.dir when it is the same for every job (no interpolation but the
+        # clock's, whose values are cached), and whether hydra.sweep.subdir is the job's
+        # number (Hydra's default)
+        sweep = hydra.sweep._get_node("dir")._value()
+        self.sweep_dir: str | None = None
+        if isinstance(sweep, str) and "${" not in _NOW.sub("", sweep):
+            try:
+                self.sweep_dir = str(OmegaConf.select(self.scratch, "hydra.sweep.dir"))
+            except Exception:  # eg: no clock resolver yet: resolved per job (when needed)
+                pass
+        subdir = hydra.sweep._get_node("subdir")._value()
+        self.subdir_is_num = subdir in ("${hydra.job.num}", "${hydra.job.id}")
 
 
 class FastComposer:
@@ -345,7 +362,9 @@ class FastJobConfig(JobConfig):
                 self._set_output_dir(self._own)
             return self._own
         config = base.scratch
+        fields = base.fields
         if base.bound is not self:
+            base.bound = None
             kv_sep, item_sep, exclude_keys = base.dirname
             dirname = get_overrides_dirname(
                 overrides=self._plan.parsed,
@@ -353,16 +372,24 @@ class FastJobConfig(JobConfig):
                 item_sep=item_sep,
                 exclude_keys=exclude_keys,
             )
-            hydra = config.hydra
-            with read_write(hydra), open_dict(hydra):
-                hydra.overrides.task = self.overrides
-                hydra.job.override_dirname = dirname
-                hydra.job.id = self.idx
-                hydra.job.num = self.idx
-                hydra.runtime.output_dir = self._runtime_dir or "???"
+            # in place, as OmegaConf's assignment sets (and converts) an existing value
+            fields[("overrides", "task")]._set_value(self.overrides)
+            fields[("job", "override_dirname")]._set_value(dirname)
+            fields[("job", "id")]._set_value(self.idx)
+            fields[("job", "num")]._set_value(self.idx)
+            fields[("runtime", "output_dir")]._set_value(self._runtime_dir or "???")
             base.bound = self
         if self._output_dir is None:
-            self._set_output_dir(config)
+            sweep_dir = base.sweep_dir
+            if sweep_dir is None:
+                sweep_dir = str(OmegaConf.select(config, "hydra.sweep.dir"))
+            if base.subdir_is_num:
+                subdir = str(self.idx)
+            else:
+                subdir = str(OmegaConf.select(config, "hydra.sweep.subdir"))
+            self._output_dir = os.path.join(sweep_dir, subdir)
+            self._runtime_dir = os.path.abspath(self._output_dir)
+            fields[("runtime", "output_dir")]._set_value(self._runtime_dir)
         return config
 
     def _set_output_dir(self, config: DictConfig) -> None:
@@ -380,10 +407,10 @@ class FastJobConfig(JobConfig):
         config = self.bind()
         template = self._base.yaml
         if template is not None and template.usable and config is self._base.scratch:
-            values = {("overrides", "task"): list(self.overrides)}
-            for section, key in PER_JOB_FIELDS[1:]:
-                value = config.hydra[section]._get_node(key)._value()  # as to_container
-                values[(section, key)] = getattr(value, "name", value)  # enum_to_str
+            values: dict[tuple[str, str], tp.Any] = {("overrides", "task"): list(self.overrides)}
+            for field in PER_JOB_FIELDS[1:]:
+                value = self._base.fields[field]._value()  # as to_container reads it
+                values[field] = getattr(value, "name", value)  # enum_to_str
             text = template.render(values)
             if template.check(text, config.hydra):
                 return text
