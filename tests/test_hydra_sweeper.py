@@ -22,12 +22,14 @@ from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra._internal.utils import create_config_search_path
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import setup_globals
 from hydra.errors import HydraException
 from hydra.test_utils.launcher_common_tests import BatchedSweeperTestSuite, LauncherTestSuite
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from exca.hydra.sweeper import FastComposer, expand
+from exca.hydra.jobconfig import HydraYaml, output_dir_of, set_job_fields
+from exca.hydra.sweeper import FastComposer, FastJobConfig, expand
 
 APPS = Path(__file__).parent / "hydra_apps"
 CONF = APPS / "sweeper_conf"
@@ -46,6 +48,8 @@ CORPUS: list[tuple[list[str], list[str]]] = [
     ([], ["++brand.new=1", "++nested.a=3,4"]),
     ([], ["y='${name}_z',3", "nested={a:5,b:[3]}"]),
     (["hydra.job.chdir=True"], ["x=1,2"]),
+    (["hydra.sweep.subdir=${name}_${hydra.job.num}"], ["name=a,b", "x=1,2"]),
+    (["hydra.sweep.subdir=${hydra.job.override_dirname}"], ["db=mysql,postgres", "x=1,2"]),
     (
         [
             "hydra.job.config.override_dirname.kv_sep=_",
@@ -80,6 +84,72 @@ def test_fast_composition_equals_hydra(master_overrides: list[str], arguments: l
         assert _dump(fast) == _dump(full), job
     # every job took the fast path (the test would pass vacuously otherwise)
     assert composer.stats == {"fast": len(ours), "full": 0}
+
+
+@pytest.mark.parametrize("master_overrides, arguments", CORPUS)
+def test_fast_job_views_equal_hydras(master_overrides: list[str], arguments: list[str]) -> None:
+    """What the exca launcher reads of a fast job (its config without hydra, its bound
+    hydra node, its hydra.yaml) equals what run_job has of Hydra's composition, for jobs
+    bound in turn (later jobs first: each job binds the shared node again)."""
+    setup_globals()
+    loader = _loader()
+    master = loader.load_configuration("config", master_overrides, RunMode.MULTIRUN)
+    parser = OverridesParser.create(config_loader=loader)
+    jobs = [list(job) for job in itertools.product(*expand(parser.parse_overrides(arguments)))]
+    composer = FastComposer(loader, loader.load_sweep_config)
+    specs = [composer.job(master, job) for job in jobs]
+    assert all(isinstance(spec, FastJobConfig) for spec in specs)
+    for idx in [*reversed(range(len(jobs))), 0]:
+        spec = specs[idx]
+        spec.idx = idx
+        full = loader.load_sweep_config(master, jobs[idx])
+        set_job_fields(full, idx)
+        output_dir = output_dir_of(full)
+        set_job_fields(full, idx, os.path.abspath(output_dir))
+        assert spec.output_dir == output_dir
+        task = OmegaConf.masked_copy(full, [str(k) for k in full if k != "hydra"])
+        assert OmegaConf.to_yaml(spec.task()) == OmegaConf.to_yaml(task)
+        hydra = OmegaConf.to_yaml(OmegaConf.masked_copy(full, "hydra"))
+        assert OmegaConf.to_yaml(OmegaConf.masked_copy(spec.bind(), "hydra")) == hydra
+        assert spec.hydra_yaml() == hydra
+        assert _dump(spec.full()) == _dump(full)
+
+
+ODD_VALUES = [
+    "",
+    "5",
+    "null",
+    "a: b",
+    "x=1,y=2",
+    "- item",
+    "two\nlines\n    num: 3",
+    "  leading space",
+    "é unicode ✓",
+    "long words " * 12,
+    "/a/path/" + "x" * 100,
+    "'quoted' \"both\"",
+]
+
+
+@pytest.mark.parametrize("value", ODD_VALUES)
+def test_hydra_yaml_template_is_the_full_emission(value: str) -> None:
+    """hydra.yaml rendered from a base's template equals OmegaConf's emission of the
+    whole node, whatever the per-job values (the template emits only those)."""
+    loader = _loader()
+    master = loader.load_configuration("config", [], RunMode.MULTIRUN)
+    hydra = OmegaConf.to_container(loader.load_sweep_config(master, []).hydra, enum_to_str=True)
+    assert isinstance(hydra, dict)
+    template = HydraYaml(hydra)
+    values = {
+        ("overrides", "task"): [value, f"x={value}"],
+        ("job", "override_dirname"): value,
+        ("job", "id"): value,
+        ("job", "num"): 7,
+        ("runtime", "output_dir"): value,
+    }
+    for (section, key), item in values.items():
+        hydra[section][key] = item
+    assert template.render(values) == OmegaConf.to_yaml(OmegaConf.create({"hydra": hydra}))
 
 
 @pytest.mark.parametrize(

@@ -86,6 +86,33 @@ def _item(path: tuple[str, ...], key: str, value: tp.Any) -> str:
     return to_yaml(doc).split("\n", len(path))[-1]
 
 
+def _split_fields(values: tp.Mapping[tuple[str, str], tp.Any]) -> dict[tuple[str, str], str]:
+    """The YAML lines of each per-job field: one emission of all of them, cut at their
+    keys; when the cut is not clean (a value over several lines that looks like a key),
+    one emission per field."""
+    doc: dict[str, dict[str, tp.Any]] = {}
+    for section, key in PER_JOB_FIELDS:
+        doc.setdefault(section, {})[key] = values[(section, key)]
+    items: dict[tuple[str, str], str] = {}
+    section, current = "", ("", "")
+    for line in to_yaml({"hydra": doc}).splitlines(keepends=True)[1:]:
+        if line.startswith("  ") and line[2] != " ":  # a section: "  job:"
+            section, current = line[2:-2], ("", "")
+        elif line.startswith("    ") and line[4] not in " -":  # a field: "    num: 3"
+            current = (section, line[4:].split(":", 1)[0])
+            if current in items:
+                break
+            items[current] = line
+        elif current in items:  # the field's next lines
+            items[current] += line
+        else:
+            break
+    else:
+        if list(items) == list(PER_JOB_FIELDS):
+            return items
+    return {(s, k): _item(("hydra", s), k, values[(s, k)]) for s, k in PER_JOB_FIELDS}
+
+
 class HydraYaml:
     """``.hydra/hydra.yaml`` of the jobs of one base: the YAML of what the jobs share is
     emitted once, only the per-job fields (:data:`PER_JOB_FIELDS`) for each job.
@@ -116,10 +143,8 @@ class HydraYaml:
 
     def render(self, values: tp.Mapping[tuple[str, str], tp.Any]) -> str:
         """The file's text, the per-job fields taken from ``values``."""
-        return "".join(
-            part if isinstance(part, str) else _item(("hydra", part[0]), part[1], values[part])
-            for part in self.parts
-        )
+        items = _split_fields(values)
+        return "".join(part if isinstance(part, str) else items[part] for part in self.parts)
 
     def check(self, text: str, hydra: DictConfig) -> bool:
         """Whether ``text`` (a render) is the full emission of ``hydra`` (checked once)."""

@@ -268,7 +268,10 @@ class FastComposer:
         if key not in self._group_exists:
             found: tp.Callable[[str], bool] | None = None
             try:
-                hydra_overrides = list(master.hydra.overrides.hydra)
+                # as load_sweep_config reads them (not resolved: "x=${...}" is text)
+                hydra_overrides = tp.cast(
+                    list[str], OmegaConf.to_container(master.hydra.overrides.hydra)
+                )
                 _, repo = self.loader._parse_overrides_and_create_caching_repo(
                     master.hydra.job.config_name, hydra_overrides
                 )
