@@ -25,7 +25,8 @@ from harness import main as harness_main
 N_JOBS = 1000
 BIG = 10_000
 
-APP = f"""
+APP_SOURCE = f"""
+import json
 import os
 import sys
 
@@ -52,11 +53,46 @@ def sweep(name, *overrides, n={N_JOBS}):
     assert len(os.listdir(f"{{workdir}}/{{name}}")) >= n, "the sweep did not run"
 
 
+def actions(name):
+    \"\"\"How many jobs of sweep ``name`` the exca launcher ran, served, ...\"\"\"
+    counts = {{}}
+    with open(os.path.join(os.environ["BENCH_WORKDIR"], name, "exca-sweep.jsonl")) as f:
+        for line in f:
+            event = json.loads(line)
+            if event.get("event") == "job":
+                counts[event["action"]] = counts.get(event["action"], 0) + 1
+    return counts
+
+
 def peak_mb():
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 """
+
+# Every stage runs the app from one script of the working directory, as a user runs a
+# script: its task function is the same for the stage filling the cache and the timed one
+# (the task of a script is named after the script's path; each stage is its own file).
+APP = f"""
+import os
+import runpy
+
+_path = os.path.join(os.environ["BENCH_WORKDIR"], "bench_app.py")
+if not os.path.exists(_path):
+    with open(_path, "w") as _f:
+        _f.write({APP_SOURCE!r})
+_app = runpy.run_path(_path, run_name="__main__")
+sweep, actions, peak_mb = _app["sweep"], _app["actions"], _app["peak_mb"]
+"""
+
+
+def _all_served(name: str, n: int) -> str:
+    """Stage code checking that every job of sweep ``name`` was served from the cache."""
+    return f"""
+_served = actions({name!r})
+assert _served == {{"cached": {n}}}, f"not a fully cached sweep: {{_served}}"
+"""
+
 
 CACHE = "hydra.launcher.cache_folder=cache"  # relative to the working directory
 OURS = ("hydra/sweeper=exca", "hydra/launcher=exca_inline", CACHE)
@@ -67,7 +103,8 @@ OURS_CACHED = Script(
     + f"""
 with timed("sweep"):
     sweep('cached', *{OURS!r})
-""",
+"""
+    + _all_served("cached", N_JOBS),
     timeout=1800,
 )
 OURS_FIRST = Script(
@@ -75,6 +112,8 @@ OURS_FIRST = Script(
     + f"""
 with timed("sweep"):
     sweep('first', *{OURS!r})
+_ran = actions("first")
+assert _ran == {{"run": {N_JOBS}}}, f"not a first run: {{_ran}}"
 """,
     timeout=1800,
 )
@@ -93,7 +132,8 @@ OURS_BIG = Script(
 with timed("sweep"):
     sweep('cached', *{OURS!r}, n={BIG})
 record("peak_mb", peak_mb())
-""",
+"""
+    + _all_served("cached", BIG),
     timeout=3600,
 )
 
