@@ -1,0 +1,386 @@
+"""A job's logging configured as Hydra's ``configure_log`` does, cheaply when repeated.
+
+Hydra configures the logging of every job it runs (``hydra.job_logging``): a full
+``logging.config.dictConfig`` that closes every handler and builds new ones. Consecutive
+jobs of a sweep usually differ only in the path of their log file
+(``${hydra.runtime.output_dir}/${hydra.job.name}.log``). :func:`configure_job_log` leaves
+the logging module in the state ``hydra.core.utils.configure_log`` would, and when the
+resolved config equals the previous one (the config of the previous call made through
+this function) except for the ``filename`` of ``logging.FileHandler`` handlers, and the
+logging state has not changed since that call, it re-points the live file handlers to
+their new files instead of rebuilding everything.
+
+The shortcut is an optimisation only: it is taken for configs made of plain
+``logging.StreamHandler`` (``ext://sys.stdout`` / ``ext://sys.stderr``) and
+``logging.FileHandler`` handlers and ``logging.Formatter`` formatters, with no filters
+and no custom factories (``()``), when the process's logging state is the one the
+previous call left (same registered handlers, same handlers and levels on the root and
+the named loggers, the console handlers still writing to the current ``sys.stdout`` /
+``sys.stderr``, no logger created or disabled since, ...). Anything else, or anything
+unexpected, calls Hydra's function.
+
+Known difference: the handler objects are reused, so a reference to a handler kept by
+user code from a previous job points at the new log file (with Hydra's function it is a
+closed handler of the old file).
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+import os
+import sys
+import typing as tp
+from dataclasses import dataclass, field
+
+from hydra.core import utils as hydra_utils
+from omegaconf import DictConfig, OmegaConf
+
+__all__ = ["configure_job_log"]
+
+_FILE = "logging.FileHandler"
+_STREAM = "logging.StreamHandler"
+# the keys each handler class may have for the shortcut (any other: Hydra's function)
+_HANDLER_KEYS = {
+    _STREAM: frozenset({"class", "formatter", "level", "stream"}),
+    _FILE: frozenset(
+        {"class", "formatter", "level", "filename", "mode", "encoding", "delay", "errors"}
+    ),
+}
+_STREAMS = {None: "stderr", "ext://sys.stdout": "stdout", "ext://sys.stderr": "stderr"}
+_FORMATTER_KEYS = frozenset({"class", "format", "datefmt", "style", "validate"})
+_TOP_KEYS = frozenset(
+    {"version", "formatters", "filters", "handlers", "loggers", "root", "disable_existing_loggers"}
+)
+# Hydra's target policy reads this variable when it authorizes a config's classes
+_ALLOWLIST_ENV = "HYDRA_INSTANTIATE_ALLOWLIST_OVERRIDE"
+
+
+@dataclass
+class _LoggerState:
+    """What ``dictConfig`` sets on a logger, as the previous call left it."""
+
+    logger: logging.Logger
+    level: int
+    propagate: bool
+    disabled: bool
+    handlers: list[logging.Handler]
+    filters: list[tp.Any]
+
+    @classmethod
+    def of(cls, logger: logging.Logger) -> _LoggerState:
+        return cls(
+            logger,
+            logger.level,
+            logger.propagate,
+            logger.disabled,
+            list(logger.handlers),
+            list(logger.filters),
+        )
+
+    def unchanged(self) -> bool:
+        lg = self.logger
+        return (
+            lg.level == self.level
+            and lg.propagate == self.propagate
+            and lg.disabled == self.disabled
+            and lg.handlers == self.handlers
+            and lg.filters == self.filters
+        )
+
+
+@dataclass
+class _Memo:
+    """What the previous call left, to recognise that nothing changed since."""
+
+    key: dict[str, tp.Any]  # the resolved config without the FileHandlers' filenames
+    handlers: dict[str, logging.Handler]  # by config name
+    handler_states: list[tuple[logging.Handler, type, dict[str, tp.Any]]]
+    formatter_states: list[tuple[logging.Formatter, dict[str, tp.Any], dict[str, tp.Any]]]
+    streams: list[tuple[logging.StreamHandler[tp.Any], str]]  # console handlers: stdout/stderr
+    files: list[tuple[str, logging.FileHandler]]  # sorted by config name
+    handler_refs: list[tp.Any]  # logging._handlerList (weak references)
+    logger_values: list[tp.Any]  # the manager's loggers and placeholders, in order
+    loggers: list[_LoggerState]  # the root, the named loggers and their children
+    levels: list[tuple[logging.Logger, tp.Any]]  # levels the config sets
+    children: list[logging.Logger]  # reset by dictConfig (children of named loggers)
+    others: list[logging.Logger]  # the other loggers: dictConfig sets their ``disabled``
+    disable_existing: bool
+    root: logging.Logger
+    dict_config_class: tp.Any
+    allowlist: str | None
+    ours: set[logging.Handler] = field(default_factory=set)
+
+
+_memo: _Memo | None = None
+
+
+def configure_job_log(
+    log_config: DictConfig | None, verbose: bool | str | tp.Sequence[str]
+) -> None:
+    """Configure logging as ``hydra.core.utils.configure_log(log_config, verbose)`` does,
+    re-pointing the previous call's file handlers when only their files change (see the
+    module docstring)."""
+    global _memo
+    memo, _memo = _memo, None
+    if not isinstance(verbose, (bool, str)) or (
+        isinstance(verbose, str) and ("$" in verbose or verbose == "???")
+    ):
+        # lists (and strings OmegaConf would interpolate): Hydra's own handling
+        hydra_utils.configure_log(log_config, verbose)  # type: ignore[arg-type]
+        return
+    if log_config is None:
+        hydra_utils.configure_log(log_config, verbose)  # type: ignore[arg-type]
+        return
+    conf = OmegaConf.to_container(log_config, resolve=True)
+    key = _key(conf)
+    if key is None:  # not a config the shortcut handles
+        hydra_utils.configure_log(log_config, verbose)
+        return
+    conf = tp.cast(dict[str, tp.Any], conf)  # _key checked it is a dict
+    if memo is not None and memo.key == key and _unchanged(memo) and _repoint(memo, conf):
+        if _apply_levels(memo, verbose):  # else a logger was created: no memo
+            memo.handler_states = [(h, type(h), _handler_state(h)) for h in memo.ours]
+            _memo = memo
+        return
+    hydra_utils.configure_log(log_config, verbose)
+    # a config whose resolution is not stable (a resolver such as ${now:...}) could
+    # differ from the one Hydra's function applied: no shortcut next time
+    if _key(OmegaConf.to_container(log_config, resolve=True)) == key:
+        _memo = _record(conf, key)
+
+
+def _key(conf: tp.Any) -> dict[str, tp.Any] | None:
+    """The config without the FileHandlers' filenames, or None if the shortcut cannot
+    handle this config."""
+    if not isinstance(conf, dict) or not _TOP_KEYS.issuperset(conf):
+        return None
+    if conf.get("version") != 1 or conf.get("filters"):
+        return None
+    if not isinstance(conf.get("disable_existing_loggers", True), bool):
+        return None
+    root = conf.get("root")
+    if not isinstance(root, dict) or not root or not {"level", "handlers"}.issuperset(root):
+        return None
+    loggers = conf.get("loggers") or {}
+    if not isinstance(loggers, dict):
+        return None
+    for name, lconf in loggers.items():
+        if not isinstance(name, str) or not name or not isinstance(lconf, dict):
+            return None
+        if not {"level", "handlers", "propagate"}.issuperset(lconf):
+            return None
+    for fconf in (conf.get("formatters") or {}).values():
+        if not isinstance(fconf, dict) or not _FORMATTER_KEYS.issuperset(fconf):
+            return None
+        if fconf.get("class", "logging.Formatter") != "logging.Formatter":
+            return None
+    handlers = conf.get("handlers") or {}
+    if not isinstance(handlers, dict):
+        return None
+    key_handlers = {}
+    for name, hconf in handlers.items():
+        if not isinstance(hconf, dict):
+            return None
+        cls = hconf.get("class")
+        if cls not in _HANDLER_KEYS or not _HANDLER_KEYS[cls].issuperset(hconf):
+            return None
+        if cls == _STREAM and hconf.get("stream") not in _STREAMS:
+            return None
+        if cls == _FILE:
+            if not isinstance(hconf.get("filename"), str):
+                return None
+            hconf = {k: v for k, v in hconf.items() if k != "filename"}
+        key_handlers[name] = hconf
+    return {**conf, "handlers": key_handlers}
+
+
+def _record(conf: dict[str, tp.Any], key: dict[str, tp.Any]) -> _Memo | None:
+    """The memo of the state Hydra's function just left, or None if it is not the one
+    expected from the config."""
+    registry: tp.Any = logging._handlers  # type: ignore[attr-defined]
+    hconfs = conf.get("handlers") or {}
+    handlers = {name: registry.get(name) for name in hconfs}
+    if len(registry) != len(hconfs):
+        return None
+    streams: list[tuple[logging.StreamHandler[tp.Any], str]] = []
+    files: list[tuple[str, logging.FileHandler]] = []
+    for name, hconf in hconfs.items():
+        h = handlers[name]
+        if hconf["class"] == _FILE:
+            if type(h) is not logging.FileHandler:
+                return None
+            files.append((name, h))
+        else:
+            if type(h) is not logging.StreamHandler:
+                return None
+            streams.append((h, _STREAMS[hconf.get("stream")]))
+    ours = set(handlers.values())
+    formatters = {id(h.formatter): h.formatter for h in ours if h.formatter is not None}
+    for f in formatters.values():
+        if type(f) is not logging.Formatter:
+            return None
+    manager = logging.root.manager
+    named = set(conf.get("loggers") or {})
+    prefixes = tuple(name + "." for name in named)
+    children, others, states = [], [], [_LoggerState.of(logging.root)]
+    for name, lg in list(manager.loggerDict.items()):
+        if not isinstance(lg, logging.Logger):
+            continue
+        if name in named:
+            states.append(_LoggerState.of(lg))
+        elif name.startswith(prefixes):
+            children.append(lg)
+            states.append(_LoggerState.of(lg))
+        else:
+            others.append(lg)
+    levels: list[tuple[logging.Logger, tp.Any]] = []
+    for name, lconf in [("", conf["root"]), *(conf.get("loggers") or {}).items()]:
+        if lconf.get("level") is not None:
+            levels.append((logging.getLogger(name) if name else logging.root, lconf["level"]))
+    return _Memo(
+        key=key,
+        handlers=handlers,
+        handler_states=[(h, type(h), _handler_state(h)) for h in ours],
+        formatter_states=[(f, dict(vars(f)), dict(vars(f._style))) for f in formatters.values()],
+        streams=streams,
+        files=sorted(files, key=lambda item: item[0]),
+        handler_refs=list(logging._handlerList),  # type: ignore[attr-defined]
+        logger_values=list(manager.loggerDict.values()),
+        loggers=states,
+        levels=levels,
+        children=children,
+        others=others,
+        disable_existing=conf.get("disable_existing_loggers", True),
+        root=logging.root,
+        dict_config_class=logging.config.dictConfigClass,
+        allowlist=os.environ.get(_ALLOWLIST_ENV),
+        ours=ours,
+    )
+
+
+def _handler_state(handler: logging.Handler) -> dict[str, tp.Any]:
+    state = dict(vars(handler))
+    state["filters"] = list(handler.filters)
+    if isinstance(handler, logging.FileHandler):
+        state.pop("stream", None)  # set when a delayed handler first writes
+    return state
+
+
+def _unchanged(memo: _Memo) -> bool:
+    """Whether the logging state is the one the previous call left (conservatively)."""
+    if logging.root is not memo.root or os.environ.get(_ALLOWLIST_ENV) != memo.allowlist:
+        return False
+    if logging.config.dictConfigClass is not memo.dict_config_class:
+        return False
+    registry: tp.Any = logging._handlers  # type: ignore[attr-defined]
+    if len(registry) != len(memo.handlers) or any(
+        registry.get(name) is not h for name, h in memo.handlers.items()
+    ):
+        return False
+    if logging._handlerList != memo.handler_refs:  # type: ignore[attr-defined]
+        return False
+    for h, cls, state in memo.handler_states:
+        if type(h) is not cls or _handler_state(h) != state:
+            return False
+    for f, state, style in memo.formatter_states:
+        if vars(f) != state or vars(f._style) != style:
+            return False
+    current = {"stdout": sys.stdout, "stderr": sys.stderr}
+    if any(h.stream is not current[which] for h, which in memo.streams):
+        return False
+    if not all(state.unchanged() for state in memo.loggers):
+        return False
+    expected, ours = memo.disable_existing, memo.ours
+    for lg in memo.others:
+        if lg.disabled != expected or (lg.handlers and not ours.isdisjoint(lg.handlers)):
+            return False
+    values = list(logging.root.manager.loggerDict.values())
+    return values == memo.logger_values or _new_loggers_unaffected(memo, values)
+
+
+def _new_loggers_unaffected(memo: _Memo, values: list[tp.Any]) -> bool:
+    """Whether the loggers created since the previous call are as dictConfig would leave
+    them (then remembered with the others): never when it would disable them, nor for the
+    named loggers' children."""
+    if memo.disable_existing:
+        return False
+    known = {id(v) for v in memo.logger_values}
+    new = [v for v in values if id(v) not in known and isinstance(v, logging.Logger)]
+    prefixes = tuple(state.logger.name + "." for state in memo.loggers[1:])
+    for lg in new:
+        if lg.name.startswith(prefixes) or any(lg is s.logger for s in memo.loggers):
+            return False
+        if lg.disabled or (lg.handlers and not memo.ours.isdisjoint(lg.handlers)):
+            return False
+    memo.others.extend(new)
+    memo.logger_values = values
+    return True
+
+
+def _repoint(memo: _Memo, conf: dict[str, tp.Any]) -> bool:
+    """Point the file handlers to their new files (what dictConfig's new handlers would
+    open); False (nothing changed) if a file cannot be opened."""
+    lock: tp.Any = logging._lock  # type: ignore[attr-defined]
+    with lock:
+        for h, _ in memo.streams:  # dictConfig flushes and closes the old handlers
+            _quietly(h.flush)
+        for _, fh in memo.files:
+            fh.acquire()
+            try:
+                stream, fh.stream = fh.stream, None
+                if stream is not None:
+                    _quietly(stream.flush)
+                    _quietly(stream.close)
+            finally:
+                fh.release()
+        done: list[tuple[logging.FileHandler, str]] = []
+        try:
+            for name, fh in memo.files:  # in dictConfig's order (sorted names)
+                path = os.path.abspath(os.fspath(conf["handlers"][name]["filename"]))
+                fh.acquire()
+                try:
+                    done.append((fh, fh.baseFilename))
+                    fh.baseFilename = path
+                    if not fh.delay:
+                        fh.stream = fh._open()
+                finally:
+                    fh.release()
+        except Exception:
+            # back to the previous files (closed): Hydra's function then does (and
+            # fails) what it would have done
+            for fh, previous in done:
+                stream, fh.stream = fh.stream, None
+                if stream is not None:
+                    _quietly(stream.close)
+                fh.baseFilename = previous
+            return False
+    return True
+
+
+def _apply_levels(memo: _Memo, verbose: bool | str) -> bool:
+    """The levels dictConfig sets (the config's, the children of named loggers reset),
+    then the ``verbose`` part of Hydra's function; False if that created a logger (the
+    memo does not know it)."""
+    for lg in memo.children:
+        lg.setLevel(logging.NOTSET)
+        lg.handlers = []
+        lg.propagate = True
+    for lg, level in memo.levels:
+        lg.setLevel(level)
+    if verbose is True:
+        logging.getLogger().setLevel(logging.DEBUG)
+    elif isinstance(verbose, str):
+        logging.getLogger(verbose).setLevel(logging.DEBUG)
+    if list(logging.root.manager.loggerDict.values()) != memo.logger_values:
+        return False
+    for state in memo.loggers:  # what the next call compares with: the levels just set
+        state.level = state.logger.level
+    return True
+
+
+def _quietly(func: tp.Callable[[], tp.Any]) -> None:
+    try:
+        func()
+    except (OSError, ValueError):  # as logging.shutdown: a stream already closed, ...
+        pass
