@@ -138,6 +138,15 @@ def _state(root: Path, buffers: list[io.StringIO]) -> dict[str, tp.Any]:
         if path.is_file():
             files[str(path.relative_to(root))] = TIME.sub("T", path.read_text())
     live = [r() for r in logging._handlerList]  # type: ignore[attr-defined]
+    open_files = []  # the files this process holds open (Linux)
+    if os.path.isdir("/proc/self/fd"):
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                target = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith(str(root)):
+                open_files.append(os.path.relpath(target, root))
     return {
         "loggers": {
             name: {
@@ -151,6 +160,7 @@ def _state(root: Path, buffers: list[io.StringIO]) -> dict[str, tp.Any]:
         "registry": sorted(logging._handlers),  # type: ignore[attr-defined]
         "live_handlers": sorted(handler(h)["type"] for h in live if h is not None),
         "files": files,
+        "open_files": sorted(open_files),
         "buffers": [TIME.sub("T", b.getvalue()) for b in buffers],
     }
 

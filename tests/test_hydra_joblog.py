@@ -11,6 +11,8 @@ state, not taken).
 """
 
 import json
+import os
+import re
 import subprocess
 import sys
 import typing as tp
@@ -23,7 +25,11 @@ from omegaconf import OmegaConf
 DRIVER = Path(__file__).with_name("joblog_driver.py")
 HYDRA_DEFAULT = OmegaConf.to_container(
     OmegaConf.load(
-        Path(__import__("hydra").__file__).parent / "conf" / "hydra" / "job_logging" / "default.yaml"
+        Path(__import__("hydra").__file__).parent
+        / "conf"
+        / "hydra"
+        / "job_logging"
+        / "default.yaml"
     )
 )
 FILENAME = "${hydra.runtime.output_dir}/${hydra.job.name}.log"
@@ -62,7 +68,8 @@ def run_both(tmp_path: Path, steps: list[tp.Any], job_logging: tp.Any = None) ->
         spec = {"impl": impl, "root": str(root), "out": str(tmp_path / f"{impl}.json")}
         spec.update(steps=steps, job_logging=job_logging)
         proc = subprocess.run(
-            [sys.executable, str(DRIVER), json.dumps(spec)],
+            # a file left open (not closed) is reported on stderr, compared below
+            [sys.executable, "-W", "always::ResourceWarning", str(DRIVER), json.dumps(spec)],
             capture_output=True,
             text=True,
             cwd=root,
@@ -70,18 +77,30 @@ def run_both(tmp_path: Path, steps: list[tp.Any], job_logging: tp.Any = None) ->
         )
         assert proc.returncode == 0, proc.stderr
         result = json.loads(Path(spec["out"]).read_text())
-        result["stdout"] = __import__("re").sub(
-            r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}", "T", proc.stdout
-        )
-        result["stderr"] = proc.stderr
+        result["stdout"] = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}", "T", proc.stdout)
+        result["stderr"], result["unclosed"] = _split_warnings(proc.stderr, root)
         return result
 
     with ThreadPoolExecutor(2) as pool:
         ours, hydra = pool.map(one, ["ours", "hydra"])
-    for key in ("state", "errors", "stdout", "stderr"):
+    for key in ("state", "errors", "stdout", "stderr", "unclosed"):
         assert ours[key] == hydra[key], key
     assert hydra["calls"] == sum(step[0] == "job" for step in steps)
     return ours
+
+
+def _split_warnings(stderr: str, root: Path) -> tuple[str, list[str]]:
+    """stderr without its ResourceWarnings, and the files they name (where the garbage
+    collector reports them differs between the two runs)."""
+    lines, unclosed, skip = [], [], False
+    for line in stderr.splitlines(keepends=True):
+        found = re.search(r"ResourceWarning: unclosed file <.* name='([^']*)'", line)
+        if found:
+            unclosed.append(os.path.relpath(found.group(1), root))
+        elif not skip and "ResourceWarning: Enable tracemalloc" not in line:
+            lines.append(line)
+        skip = bool(found)  # the source line the warning quotes
+    return "".join(lines), sorted(unclosed)
 
 
 def test_default_job_logging_consecutive_jobs(tmp_path: Path) -> None:
@@ -96,6 +115,7 @@ def test_default_job_logging_consecutive_jobs(tmp_path: Path) -> None:
     )
     assert ours["stdout"].count("job 5 info") == 1
     assert "[HYDRA]" not in ours["stdout"]  # the launcher's console handler was replaced
+    assert ours["state"]["open_files"] == ["multirun/5/app.log"]
 
 
 def test_handler_added_or_removed_between_jobs(tmp_path: Path) -> None:
@@ -113,7 +133,8 @@ def test_handler_or_logger_changed_between_jobs(tmp_path: Path) -> None:
     steps = [*jobs(0, 1), ["set", "", "level", 10], *jobs(1, 3)]
     assert run_both(tmp_path / "root", steps)["calls"] == 2
     # dictConfig with disable_existing_loggers=false enables the existing loggers again
-    steps = [*jobs(0, 1), ["set", "lib.x", "disabled", True], *jobs(1, 3)]
+    steps = [["new_logger", "lib.x"], *jobs(0, 1), ["set", "lib.x", "disabled", True]]
+    steps += jobs(1, 3)
     ours = run_both(tmp_path / "disabled", steps)
     assert ours["calls"] == 2
     assert ours["state"]["loggers"]["lib.x"]["disabled"] is False
@@ -174,7 +195,9 @@ def test_two_file_handlers_named_loggers(tmp_path: Path) -> None:
         "loggers": {"app": {"level": "DEBUG", "handlers": ["debug"], "propagate": True}},
         "disable_existing_loggers": False,
     }
-    steps = [["new_logger", "app.sub"], ["set", "app.sub", "level", 40], *jobs(0, 4)]
+    steps = [["new_logger", "app.sub"], ["set", "app.sub", "level", 40]]
+    for i, verbose in enumerate(["app.sub", False, "app.sub", False]):
+        steps += jobs(i, i + 1, verbose=verbose)
     steps += [["log", "app.sub", "DEBUG", "child"]]
     ours = run_both(tmp_path, steps, conf)
     assert ours["calls"] == 1
