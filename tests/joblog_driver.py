@@ -61,7 +61,7 @@ def run(spec: dict[str, tp.Any]) -> dict[str, tp.Any]:
                 {
                     "hydra": {
                         "runtime": {"output_dir": str(out)},
-                        "job": {"name": "app"},
+                        "job": {"name": "app", "num": len(errors)},
                         "job_logging": job_logging,
                         "verbose": verbose,
                     }

@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from exca.hydra.joblog import _Resolution
+
 DRIVER = Path(__file__).with_name("joblog_driver.py")
 HYDRA_DEFAULT = OmegaConf.to_container(
     OmegaConf.load(
@@ -252,3 +254,77 @@ def test_file_cannot_be_opened(tmp_path: Path) -> None:
 def test_no_config(tmp_path: Path, job_logging: tp.Any) -> None:
     ours = run_both(tmp_path, jobs(0, 3), job_logging)
     assert ours["calls"] == 3
+
+
+def test_filename_with_int_key(tmp_path: Path) -> None:
+    filename = "${hydra.runtime.output_dir}/../job${hydra.job.num}.log"
+    ours = run_both(tmp_path, jobs(0, 3), default(filename=filename))
+    assert ours["calls"] == 1
+    assert sorted(ours["state"]["files"]) == [f"multirun/job{i}.log" for i in range(3)]
+
+
+def _resolution(job_logging: dict[str, tp.Any], first: dict[str, tp.Any]) -> _Resolution:
+    config = OmegaConf.create({**first, "log": job_logging})
+    raw = OmegaConf.to_container(config.log)
+    return _Resolution.of(raw, OmegaConf.to_container(config.log, resolve=True), config.log)
+
+
+def _fill(
+    resolution: _Resolution, job_logging: dict[str, tp.Any], then: dict[str, tp.Any]
+) -> tp.Any:
+    config = OmegaConf.create({**then, "log": job_logging})
+    filled = resolution.fill(OmegaConf.to_container(config.log), config.log)
+    if filled is not None:  # when it fills, it gives OmegaConf's resolution
+        assert filled == OmegaConf.to_container(config.log, resolve=True)
+    return filled
+
+
+@pytest.mark.parametrize(
+    "value,first,then,fills",
+    [
+        (
+            "${a.dir}/${a.name}.log",
+            {"a": {"dir": "/x", "name": "n"}},
+            {"a": {"dir": "/y", "name": "m"}},
+            True,
+        ),
+        ("${a.n}", {"a": {"n": 1}}, {"a": {"n": 2}}, True),  # whole string: the value as is
+        ("${a.n}", {"a": {"n": 1}}, {"a": {"n": "2"}}, False),  # not the type it had
+        ("x${a.n}.${a.f}", {"a": {"n": 1, "f": 1.5}}, {"a": {"n": 2, "f": 2.5}}, True),
+        (
+            "${a.b}/f",
+            {"a": {"b": "${c}"}, "c": "/x"},  # a key that is an interpolation
+            {"a": {"b": "${c}"}, "c": "/z"},
+            True,
+        ),
+        ("${a.b}/f", {"a": {"b": "/x"}}, {"a": {"b": "???"}}, False),  # OmegaConf raises
+        ("${a.b}/f", {"a": {"b": "/x"}}, {"a": {}}, False),  # OmegaConf raises
+        ("${a.b}/f", {"a": {"b": "/x"}}, {"a": {"b": None}}, False),
+        ("${a.b}/f", {"a": {"b": "/x"}}, {"a": {"b": [1]}}, False),
+        ("\\${a.b}/f", {"a": {"b": "/x"}}, {"a": {"b": "/y"}}, False),  # escape
+        ("${oc.env:HOME}/f", {}, {}, False),  # resolver
+        ("${.name}/f", {}, {}, False),  # relative
+        ("${ a.b }/f", {"a": {"b": "/x"}}, {"a": {"b": "/y"}}, False),  # spaces
+        ("$x/f", {}, {}, True),  # not an interpolation
+    ],
+)
+def test_resolution(
+    value: str, first: dict[str, tp.Any], then: dict[str, tp.Any], fills: bool
+) -> None:
+    job_logging = {"version": 1, "handlers": {"file": {"filename": value, "n": [1, "${a.n}"]}}}
+    if "${a.n}" not in value:
+        del job_logging["handlers"]["file"]["n"]
+    if "name" in value:
+        job_logging["name"] = "n"
+    try:
+        resolution = _resolution(job_logging, first)
+    except Exception:  # OmegaConf cannot resolve the first config: never filled
+        resolution = _Resolution()
+    assert (_fill(resolution, job_logging, then) is not None) == fills
+
+
+def test_resolution_needs_the_same_unresolved_config() -> None:
+    job_logging = {"version": 1, "filename": "${a.b}/f"}
+    resolution = _resolution(job_logging, {"a": {"b": "/x"}})
+    assert _fill(resolution, job_logging, {"a": {"b": "/y"}}) == {"version": 1, "filename": "/y/f"}
+    assert _fill(resolution, {**job_logging, "version": 2}, {"a": {"b": "/y"}}) is None

@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import logging.config
 import os
+import re
 import sys
 import typing as tp
 from dataclasses import dataclass, field
@@ -110,6 +111,7 @@ class _Memo:
     dict_config_class: tp.Any
     allowlist: str | None
     ours: set[logging.Handler] = field(default_factory=set)
+    resolution: _Resolution = field(default_factory=lambda: _Resolution())
 
 
 _memo: _Memo | None = None
@@ -132,7 +134,10 @@ def configure_job_log(
     if log_config is None:
         hydra_utils.configure_log(log_config, verbose)  # type: ignore[arg-type]
         return
-    conf = OmegaConf.to_container(log_config, resolve=True)
+    raw = OmegaConf.to_container(log_config, resolve=False)
+    conf: tp.Any = None if memo is None else memo.resolution.fill(raw, log_config)
+    if conf is None:
+        conf = OmegaConf.to_container(log_config, resolve=True)
     key = _key(conf)
     if key is None:  # not a config the shortcut handles
         hydra_utils.configure_log(log_config, verbose)
@@ -148,6 +153,101 @@ def configure_job_log(
     # differ from the one Hydra's function applied: no shortcut next time
     if _key(OmegaConf.to_container(log_config, resolve=True)) == key:
         _memo = _record(conf, key)
+        if _memo is not None:
+            _memo.resolution = _Resolution.of(raw, conf, log_config)
+
+
+# an interpolation the shortcut resolves itself: ${a.b.c} (absolute, no resolver)
+_NODE_INTERPOLATION = re.compile(r"\$\{([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\}", re.ASCII)
+_LITERAL = re.compile(r"[^$\\]*")  # text around them: no $, no backslash (escapes)
+_PRIMITIVES = (str, int, float, bool)
+
+
+@dataclass
+class _Resolution:
+    """``OmegaConf.to_container(log_config, resolve=True)`` without OmegaConf's parsing
+    of the interpolations (most of its cost), for a config whose unresolved container
+    equals the previous call's: the strings made of text and ``${absolute.key}``
+    interpolations are filled with the keys' values (``OmegaConf.select``). Checked once
+    against OmegaConf's resolution; a key whose value is not of the type it had then
+    (or anything else unexpected): OmegaConf's resolution."""
+
+    raw: tp.Any = None  # the unresolved container (None: never fill)
+    templates: list[tuple[tuple[tp.Any, ...], list[str]]] = field(default_factory=list)
+    types: dict[str, tp.Any] = field(default_factory=dict)  # the keys' values' types
+
+    @classmethod
+    def of(cls, raw: tp.Any, conf: tp.Any, log_config: DictConfig) -> _Resolution:
+        """The templates of ``raw``, if filling them gives ``conf`` (else none)."""
+        templates: list[tuple[tuple[tp.Any, ...], list[str]]] = []
+        if not _templates(raw, (), templates):
+            return cls()
+        types = {key: object for _, parts in templates for key in parts[1::2]}
+        found = cls(raw, templates, types)
+        values = found._values(log_config)
+        if values is None:
+            return cls()
+        found.types = {key: type(value) for key, value in values.items()}
+        return found if found.fill(raw, log_config) == conf else cls()
+
+    def _values(self, log_config: DictConfig) -> dict[str, tp.Any] | None:
+        get_root = getattr(log_config, "_get_root", None)
+        if get_root is None:
+            return None
+        root, values = get_root(), {}
+        for key, expected in self.types.items():
+            try:
+                value = OmegaConf.select(root, key, default=_Resolution, throw_on_missing=True)
+            except Exception:
+                return None  # OmegaConf's resolution raises its own error
+            if not isinstance(value, _PRIMITIVES) or value == "???":
+                return None
+            if expected is not object and type(value) is not expected:
+                return None
+            values[key] = value
+        return values
+
+    def fill(self, raw: tp.Any, log_config: DictConfig) -> dict[str, tp.Any] | None:
+        """The resolved container, or None (then OmegaConf resolves it)."""
+        if self.raw is None or raw != self.raw:
+            return None
+        values = self._values(log_config)
+        if values is None:
+            return None
+        conf = raw
+        for path, parts in self.templates:
+            if len(parts) == 3 and not parts[0] and not parts[2]:
+                value = values[parts[1]]  # a whole-string interpolation: the value as is
+            else:
+                value = "".join(p if i % 2 == 0 else str(values[p]) for i, p in enumerate(parts))
+            conf = _replaced(conf, path, value)
+        return tp.cast(dict[str, tp.Any], conf)
+
+
+def _templates(
+    node: tp.Any, path: tuple[tp.Any, ...], out: list[tuple[tuple[tp.Any, ...], list[str]]]
+) -> bool:
+    """Appends the interpolated strings under ``node`` as (path, [text, key, text, ...]);
+    False if one is not text and ``${absolute.key}`` interpolations only."""
+    if isinstance(node, dict):
+        return all(_templates(v, (*path, k), out) for k, v in node.items())
+    if isinstance(node, list):
+        return all(_templates(v, (*path, i), out) for i, v in enumerate(node))
+    if isinstance(node, str) and "${" in node:
+        parts = _NODE_INTERPOLATION.split(node)  # text, key, text, key, ..., text
+        if not all(_LITERAL.fullmatch(text) for text in parts[::2]):
+            return False
+        out.append((path, parts))
+    return True
+
+
+def _replaced(tree: tp.Any, path: tuple[tp.Any, ...], value: tp.Any) -> tp.Any:
+    """``tree`` with the value at ``path`` replaced (containers copied along the path)."""
+    if not path:
+        return value
+    copy = dict(tree) if isinstance(tree, dict) else list(tree)
+    copy[path[0]] = _replaced(tree[path[0]], path[1:], value)
+    return copy
 
 
 def _key(conf: tp.Any) -> dict[str, tp.Any] | None:
