@@ -151,10 +151,11 @@ def configure_job_log(
     hydra_utils.configure_log(log_config, verbose)
     # a config whose resolution is not stable (a resolver such as ${now:...}) could
     # differ from the one Hydra's function applied: no shortcut next time
-    if _key(OmegaConf.to_container(log_config, resolve=True)) == key:
+    resolved = OmegaConf.to_container(log_config, resolve=True)
+    if _key(resolved) == key:
         _memo = _record(conf, key)
-        if _memo is not None:
-            _memo.resolution = _Resolution.of(raw, conf, log_config)
+        if _memo is not None:  # checked against OmegaConf's resolution
+            _memo.resolution = _Resolution.of(raw, resolved, log_config)
 
 
 # an interpolation the shortcut resolves itself: ${a.b.c} (absolute, no resolver)
@@ -266,7 +267,7 @@ def _key(conf: tp.Any) -> dict[str, tp.Any] | None:
     if not isinstance(loggers, dict):
         return None
     for name, lconf in loggers.items():
-        if not isinstance(name, str) or not name or not isinstance(lconf, dict):
+        if not isinstance(name, str) or name in ("", "root") or not isinstance(lconf, dict):
             return None
         if not {"level", "handlers", "propagate"}.issuperset(lconf):
             return None
@@ -282,10 +283,14 @@ def _key(conf: tp.Any) -> dict[str, tp.Any] | None:
     for name, hconf in handlers.items():
         if not isinstance(hconf, dict):
             return None
-        cls = hconf.get("class")
-        if cls not in _HANDLER_KEYS or not _HANDLER_KEYS[cls].issuperset(hconf):
+        cls, stream = hconf.get("class"), hconf.get("stream")
+        if not isinstance(cls, str) or cls not in _HANDLER_KEYS:
             return None
-        if cls == _STREAM and hconf.get("stream") not in _STREAMS:
+        if not _HANDLER_KEYS[cls].issuperset(hconf):
+            return None
+        if cls == _STREAM and not (stream is None or isinstance(stream, str)):
+            return None
+        if cls == _STREAM and stream not in _STREAMS:
             return None
         if cls == _FILE:
             if not isinstance(hconf.get("filename"), str):
