@@ -38,6 +38,8 @@ def run(spec: dict[str, tp.Any]) -> dict[str, tp.Any]:
         original(*args)
 
     hydra_utils.configure_log = counting  # type: ignore[assignment]
+    errors: list[str | None] = []  # one per job
+    OmegaConf.register_new_resolver("job_index", lambda: len(errors))  # a resolver
     job_logging = spec.get("job_logging")
     if job_logging is None:
         job_logging = OmegaConf.load(HYDRA_CONF / "job_logging" / "default.yaml")
@@ -45,7 +47,6 @@ def run(spec: dict[str, tp.Any]) -> dict[str, tp.Any]:
         job_logging = None
     hydra_logging = OmegaConf.load(HYDRA_CONF / "hydra_logging" / "default.yaml")
     buffers: list[io.StringIO] = []
-    errors: list[str | None] = []
     for op, *args in spec["steps"]:
         if op == "hydra_logging":  # as the launcher does once per batch (not counted)
             original(hydra_logging, False)
@@ -61,7 +62,11 @@ def run(spec: dict[str, tp.Any]) -> dict[str, tp.Any]:
                 {
                     "hydra": {
                         "runtime": {"output_dir": str(out)},
-                        "job": {"name": "app", "num": len(errors)},
+                        "job": {
+                            "name": "app",
+                            "num": len(errors),
+                            "id": "${hydra.job.name}_${hydra.job.num}",
+                        },
                         "job_logging": job_logging,
                         "verbose": verbose,
                     }

@@ -263,6 +263,21 @@ def test_filename_with_int_key(tmp_path: Path) -> None:
     assert sorted(ours["state"]["files"]) == [f"multirun/job{i}.log" for i in range(3)]
 
 
+def test_filename_from_an_interpolated_key(tmp_path: Path) -> None:
+    filename = "${hydra.runtime.output_dir}/../${hydra.job.id}.log"  # id: ${..name}_${..num}
+    ours = run_both(tmp_path, jobs(0, 3), default(filename=filename))
+    assert ours["calls"] == 1
+    assert sorted(ours["state"]["files"]) == [f"multirun/app_{i}.log" for i in range(3)]
+
+
+def test_resolver_changing_the_formatter(tmp_path: Path) -> None:
+    conf = default()
+    conf["formatters"]["simple"]["format"] = "${job_index:} %(message)s"
+    ours = run_both(tmp_path, jobs(0, 3), conf)
+    assert ours["calls"] == 3  # the formatter changes: Hydra's function every time
+    assert ours["state"]["files"]["multirun/2/app.log"] == "2 job 2 info\n2 job 2 lib\n"
+
+
 def _resolution(job_logging: dict[str, tp.Any], first: dict[str, tp.Any]) -> _Resolution:
     config = OmegaConf.create({**first, "log": job_logging})
     raw = OmegaConf.to_container(config.log)

@@ -135,27 +135,31 @@ def configure_job_log(
         hydra_utils.configure_log(log_config, verbose)  # type: ignore[arg-type]
         return
     raw = OmegaConf.to_container(log_config, resolve=False)
-    conf: tp.Any = None if memo is None else memo.resolution.fill(raw, log_config)
-    if conf is None:
+    conf: tp.Any = None
+    if memo is not None:
+        conf = memo.resolution.fill(raw, log_config)
+        if conf is None:
+            conf = OmegaConf.to_container(log_config, resolve=True)
+        key = _key(conf)
+        if key is not None and memo.key == key and _unchanged(memo) and _repoint(memo, conf):
+            if _apply_levels(memo, verbose):  # else a logger was created: no memo
+                memo.handler_states = [(h, type(h), _handler_state(h)) for h in memo.ours]
+                _memo = memo
+            return
+    # A config whose resolution is not stable (a resolver such as ${now:...}) could
+    # resolve here to something else than what Hydra's function applies: resolved before
+    # and after it, no shortcut next time if they differ. Node interpolations of keys
+    # that are not interpolations themselves resolve the same: resolved once, after.
+    if conf is None and not _Resolution.stable(raw, log_config):
         conf = OmegaConf.to_container(log_config, resolve=True)
-    key = _key(conf)
-    if key is None:  # not a config the shortcut handles
-        hydra_utils.configure_log(log_config, verbose)
-        return
-    conf = tp.cast(dict[str, tp.Any], conf)  # _key checked it is a dict
-    if memo is not None and memo.key == key and _unchanged(memo) and _repoint(memo, conf):
-        if _apply_levels(memo, verbose):  # else a logger was created: no memo
-            memo.handler_states = [(h, type(h), _handler_state(h)) for h in memo.ours]
-            _memo = memo
-        return
     hydra_utils.configure_log(log_config, verbose)
-    # a config whose resolution is not stable (a resolver such as ${now:...}) could
-    # differ from the one Hydra's function applied: no shortcut next time
     resolved = OmegaConf.to_container(log_config, resolve=True)
-    if _key(resolved) == key:
-        _memo = _record(conf, key)
-        if _memo is not None:  # checked against OmegaConf's resolution
-            _memo.resolution = _Resolution.of(raw, resolved, log_config)
+    key = _key(resolved)
+    if key is None or (conf is not None and _key(conf) != key):
+        return
+    _memo = _record(tp.cast(dict[str, tp.Any], resolved), key)
+    if _memo is not None:  # checked against OmegaConf's resolution
+        _memo.resolution = _Resolution.of(raw, resolved, log_config)
 
 
 # an interpolation the shortcut resolves itself: ${a.b.c} (absolute, no resolver)
@@ -190,6 +194,27 @@ class _Resolution:
             return cls()
         found.types = {key: type(value) for key, value in values.items()}
         return found if found.fill(raw, log_config) == conf else cls()
+
+    @staticmethod
+    def stable(raw: tp.Any, log_config: DictConfig) -> bool:
+        """Whether resolving ``log_config`` twice gives the same: no interpolation, or
+        only ``${absolute.key}`` ones of keys whose values are not interpolations."""
+        templates: list[tuple[tuple[tp.Any, ...], list[str]]] = []
+        get_root = getattr(log_config, "_get_root", None)
+        if not _templates(raw, (), templates) or get_root is None:
+            return False
+        root = get_root()
+        for key in {key for _, parts in templates for key in parts[1::2]}:
+            parent, _, last = key.rpartition(".")
+            try:
+                node = OmegaConf.select(root, parent) if parent else root
+                if not OmegaConf.is_dict(node) or last not in node:
+                    return False
+                if OmegaConf.is_interpolation(node, last):
+                    return False
+            except Exception:
+                return False
+        return True
 
     def _values(self, log_config: DictConfig) -> dict[str, tp.Any] | None:
         get_root = getattr(log_config, "_get_root", None)
