@@ -4,8 +4,8 @@ Hydra's ``run_job`` per-job cost, with the same observable result.
 :func:`serve_job` does, for a job whose task function does not read its config, what
 Hydra's ``run_job`` does: the job's ``hydra.runtime.output_dir`` set, the output dir
 created, ``hydra.job.chdir`` honoured, the job's logging configured (its log file
-created), ``.hydra/config.yaml``, ``hydra.yaml`` and ``overrides.yaml`` written (the
-same bytes), ``hydra.job.env_set`` applied around the callbacks, the ``on_job_start`` /
+created; :mod:`exca.hydra.joblog`), ``.hydra/config.yaml``, ``hydra.yaml`` and
+``overrides.yaml`` written (the same bytes), ``hydra.job.env_set`` applied around the callbacks, the ``on_job_start`` /
 ``on_job_end`` callbacks called with the same arguments, and a :class:`JobReturn` with
 the same fields. What it saves: ``run_job`` deep-copies the job's config three times and
 dumps YAML with the pure-Python emitter; here the job's config is read through its
@@ -23,11 +23,12 @@ import typing as tp
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.utils import JobReturn, JobRuntime, JobStatus, configure_log, env_override
+from hydra.core.utils import JobReturn, JobRuntime, JobStatus, env_override
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from .jobconfig import JobConfig, to_yaml
+from .joblog import configure_job_log
 
 __all__ = ["ServedJobReturn", "can_serve", "serve_job"]
 
@@ -128,7 +129,7 @@ def serve_job(
             working_dir = output_dir
         else:
             working_dir = os.getcwd()
-        configure_log(hydra.job_logging, hydra.verbose)
+        configure_job_log(hydra.job_logging, hydra.verbose)
         overrides = list(job.overrides)
         if hydra.output_subdir is not None:
             folder = Path(hydra.runtime.output_dir) / str(hydra.output_subdir)
