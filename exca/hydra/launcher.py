@@ -405,9 +405,11 @@ class _CachedValue:
 
     folder: Path
     artifacts: str = "link"
+    cache: CacheDict[tp.Any] | None = None  # the folder's, when just read (else opened)
 
     def __call__(self, cfg: DictConfig) -> tp.Any:
-        value: tp.Any = CacheDict(self.folder)[RESULT]
+        cache = CacheDict(self.folder) if self.cache is None else self.cache
+        value: tp.Any = cache[RESULT]
         artifacts.bring(self.folder, HydraConfig.get().runtime.output_dir, self.artifacts)
         return value
 
@@ -441,6 +443,7 @@ class _Job:
     action: Action = "run"
     first: int = -1  # for duplicates: index (in the batch) of the job computing the uid
     live: Job | None = None  # "running": the Slurm job of an earlier sweep computing it
+    cache: CacheDict[tp.Any] | None = None  # "cached": its uid folder's, read by _decide
     ret: JobReturn | None = None
     job_id: str | None = None  # of the submitted job
 
@@ -701,10 +704,11 @@ class SweepRunner:
                 job.action, job.first = "duplicate", first_of[job.folder]
                 continue
             first_of[job.folder] = k
-            cached = mode != "force" and RESULT in CacheDict(job.folder)
+            cache: CacheDict[tp.Any] = CacheDict(job.folder)
+            cached = mode != "force" and RESULT in cache
             job.live = None if cached or mode == "force" else self._live_job(job.folder)
             if cached:
-                job.action = "cached"
+                job.action, job.cache = "cached", cache
             elif job.live is not None:
                 job.action = "running"
             elif mode == "cached" and (job.folder / ERROR).exists():
@@ -956,7 +960,8 @@ class SweepRunner:
             assert job.folder is not None
             task: TaskFunction
             if job.action == "cached":
-                task = _CachedValue(job.folder, self.settings.artifacts)
+                task = _CachedValue(job.folder, self.settings.artifacts, job.cache)
+                job.cache = None
             else:
                 text = (job.folder / ERROR).read_text(encoding="utf8")
                 error = JobFailedBefore(
