@@ -131,7 +131,7 @@ OURS_BIG = Script(
     + f"""
 with timed("sweep"):
     sweep('cached', *{OURS!r}, n={BIG})
-record("peak_mb", peak_mb())
+record("peak_mb", peak_mb(), "MB")
 """
     + _all_served("cached", BIG),
     timeout=3600,
