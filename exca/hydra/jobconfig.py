@@ -18,6 +18,7 @@ bytes of ``OmegaConf.to_yaml``, by libyaml.
 
 from __future__ import annotations
 
+import abc
 import copy
 import os
 import pickle
@@ -156,43 +157,46 @@ class HydraYaml:
         return self.usable
 
 
-class JobConfig:
+class JobConfig(abc.ABC):
     """A job's config (see the module docstring). ``idx`` is set by the launcher
     (``hydra.job.num`` and ``id``) before any view is read."""
 
     idx: int = -1
     overrides: list[str]
+    _output_dir: str | None = None  # set by bind()
 
+    @abc.abstractmethod
     def bind(self) -> DictConfig:
         """A full config whose ``hydra`` node is this job's (``job.num``/``id`` and
         ``runtime.output_dir`` set): for reading ``hydra.*`` and as ``HydraConfig``.
         Valid until another job's :meth:`bind` (it may be shared): do not keep it."""
-        raise NotImplementedError
 
     @property
     def output_dir(self) -> str:
         """``hydra.sweep.dir``/``hydra.sweep.subdir`` resolved (not made absolute)."""
-        raise NotImplementedError
+        self.bind()
+        assert self._output_dir is not None
+        return self._output_dir
 
+    @abc.abstractmethod
     def task(self) -> DictConfig:
         """The config without its ``hydra`` node (what the task function receives)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def composed(self) -> DictConfig:
         """The config as Hydra's ``load_sweep_config`` composes it."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def full(self) -> DictConfig:
         """The job's full config (``job.num``/``id`` set), the caller's to keep."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def hydra_yaml(self) -> str:
         """The text of ``.hydra/hydra.yaml`` (after :meth:`bind`)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def snapshot(self) -> tp.Callable[[], DictConfig]:
         """A compact way to build :meth:`full` later (after serving: for JobReturns)."""
-        raise NotImplementedError
 
 
 def hydra_yaml_of(config: DictConfig) -> str:
@@ -224,7 +228,6 @@ class FullJobConfig(JobConfig):
         self.config = config
         self.overrides = overrides
         self._ids = -1  # the idx whose fields are set
-        self._output_dir: str | None = None
         self._task: DictConfig | None = None
 
     def composed(self) -> DictConfig:
@@ -242,12 +245,6 @@ class FullJobConfig(JobConfig):
             self._output_dir = output_dir_of(config)
             set_job_fields(config, self.idx, os.path.abspath(self._output_dir))
         return config
-
-    @property
-    def output_dir(self) -> str:
-        self.bind()
-        assert self._output_dir is not None
-        return self._output_dir
 
     def task(self) -> DictConfig:
         if self._task is None:

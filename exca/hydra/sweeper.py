@@ -341,7 +341,6 @@ class FastJobConfig(JobConfig):
         self._plan = plan
         self._base = base
         self._task = task
-        self._output_dir: str | None = None  # as run_job has it (maybe relative)
         self._runtime_dir: str | None = None  # hydra.runtime.output_dir (absolute)
         self._own: DictConfig | None = None  # the bound full config (base not self-contained)
 
@@ -399,12 +398,6 @@ class FastJobConfig(JobConfig):
         self._output_dir = output_dir_of(config)
         self._runtime_dir = os.path.abspath(self._output_dir)
         set_job_fields(config, self.idx, self._runtime_dir)
-
-    @property
-    def output_dir(self) -> str:
-        self.bind()
-        assert self._output_dir is not None
-        return self._output_dir
 
     def hydra_yaml(self) -> str:
         config = self.bind()
