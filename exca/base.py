@@ -36,6 +36,7 @@ import weakref
 from pathlib import Path
 
 import pydantic
+import pydantic_core
 
 from . import layout
 from .backends import BACKENDS, EXECUTION_FIELDS, Execution, Resources, default_logs, get_backend
@@ -167,13 +168,41 @@ def _install_fast_private(cls: type[pydantic.BaseModel]) -> None:
     for name in cls.__private_attributes__:
         if not isinstance(cls.__dict__.get(name), _Private):
             setattr(cls, name, _Private(name))
+    # pydantic sets the private attributes of a new object with its own function as
+    # model_post_init (one default copied per attribute, ~10% of a cached call); when
+    # nothing else runs after validation, the same dict from the class's shared defaults
+    # (in a subclass, pydantic wraps the base's: its function, then ours)
+    post_init = cls.model_post_init
+    if post_init is _PYDANTIC_INIT_PRIVATE or (
+        getattr(post_init, "__wrapped__", None) is _init_private
+    ):
+        cls.model_post_init = _init_private  # type: ignore[method-assign]
+
+
+def _init_private(self: pydantic.BaseModel, context: tp.Any, /) -> None:
+    """pydantic's ``init_private_attributes``: the private attributes' defaults."""
+    if getattr(self, "__pydantic_private__", None) is None:
+        object.__setattr__(self, "__pydantic_private__", _private_defaults(type(self)))
+
+
+_PYDANTIC_INIT_PRIVATE: tp.Any = None
+try:
+    from pydantic._internal._model_construction import init_private_attributes
+
+    _PYDANTIC_INIT_PRIVATE = init_private_attributes
+except ImportError:  # another pydantic layout: its own function stays
+    pass
 
 
 def _private_defaults(cls: type[pydantic.BaseModel]) -> dict[str, tp.Any]:
     """A fresh dict of the default values of the private attributes of an infra class."""
     defaults = cls.__dict__.get("_exca_private_defaults")
     if defaults is None:
-        defaults = {k: p.get_default() for k, p in cls.__private_attributes__.items()}
+        defaults = {
+            k: default
+            for k, p in cls.__private_attributes__.items()
+            if (default := p.get_default()) is not pydantic_core.PydanticUndefined
+        }
         # only immutable defaults (None, False, "", sentinels), so they can be shared
         type.__setattr__(cls, "_exca_private_defaults", defaults)
     return dict(defaults)

@@ -156,6 +156,32 @@ def test_each_object_has_its_own_bound_infra() -> None:
     assert c.process() == 3 and d.process() == 4
 
 
+class _PostInit(TaskInfra):
+    """A user subclass running code of its own after validation."""
+
+    _seen: bool = False
+
+    def model_post_init(self, context: tp.Any, /) -> None:
+        self._seen = True
+
+
+@pytest.mark.parametrize("cls", [TaskInfra, MapInfra, SubmitInfra, _PostInit])
+def test_new_infras_start_with_their_own_private_defaults(cls: type[BaseInfra]) -> None:
+    """Private attributes are set as pydantic sets them (exca installs a faster
+    equivalent): each object its own dict of the declared defaults."""
+    expected = {name: p.get_default() for name, p in cls.__private_attributes__.items()}
+    a, b = cls(), cls.model_validate({"version": "2"})
+    for infra in (a, b, cls.model_construct()):
+        private = dict(infra.__pydantic_private__ or {})
+        if cls is _PostInit:
+            assert private.pop("_seen") is True  # the subclass's own code ran
+            private["_seen"] = False
+        assert private == expected
+    assert a.__pydantic_private__ is not b.__pydantic_private__
+    a._uid = "x"
+    assert b._uid is None
+
+
 def test_given_values_complete_the_class_default_infra(tmp_path: Path) -> None:
     for given in ({"folder": tmp_path}, TaskInfra(folder=tmp_path)):
         obj = Base(infra=given)
