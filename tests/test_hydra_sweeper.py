@@ -287,6 +287,8 @@ E2E = [
         ],
         id="env-logging-dirname",
     ),
+    pytest.param(["x=1,2", "hydra/job_logging=disabled"], id="logging-disabled"),
+    pytest.param(["x=1,2", "hydra/job_logging=none", "hydra.verbose=true"], id="logging-none"),
 ]
 
 
