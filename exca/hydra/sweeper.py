@@ -40,6 +40,8 @@ from hydra.errors import HydraException
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from exca.layout import remember
+
 from .jobconfig import (
     PER_JOB_FIELDS,
     FullJobConfig,
@@ -171,6 +173,7 @@ class FastComposer:
             collections.OrderedDict()
         )
         self._validated: dict[tuple[int, tuple[str, ...]], JobConfig] = {}
+        self._parsed: dict[str, Override] = {}
 
     def __getstate__(self) -> dict[str, tp.Any]:  # pickled with the loader to remote jobs
         return {"loader": self.loader, "original": self.original}
@@ -244,10 +247,8 @@ class FastComposer:
         group_exists = self._groups_of(master)
         if group_exists is None:
             return None
-        if self._parser is None:
-            self._parser = OverridesParser.create(config_loader=self.loader)
         try:
-            parsed = self._parser.parse_overrides(overrides)
+            parsed = self._parse(overrides)
         except Exception:
             return None
         groups: list[str] = []
@@ -261,6 +262,19 @@ class FastComposer:
             else:
                 values.append(override)
         return _Plan(parsed, tuple(groups), values)
+
+    def _parse(self, overrides: list[str]) -> list[Override]:
+        """Hydra's parse of each override string, parsed once (the jobs of a sweep over
+        several keys share most of their strings; an Override is only read)."""
+        if self._parser is None:
+            self._parser = OverridesParser.create(config_loader=self.loader)
+        found = {line: self._parsed.get(line) for line in overrides}
+        new = [line for line, override in found.items() if override is None]
+        if new:
+            for line, override in zip(new, self._parser.parse_overrides(new), strict=True):
+                found[line] = override
+                remember(self._parsed, line, override)
+        return [tp.cast(Override, found[line]) for line in overrides]
 
     def _groups_of(self, master: DictConfig) -> tp.Callable[[str], bool] | None:
         """Hydra's test of "is this key a config group" for this master config's sweep."""
