@@ -129,6 +129,9 @@ class HydraYaml:
             isinstance(hydra.get(section), dict) and key in hydra[section]
             for section, key in PER_JOB_FIELDS
         )
+        self._checked = not self.usable  # (an unusable template is never rendered)
+        if not self.usable:
+            return
         sections = {section for section, _ in PER_JOB_FIELDS}
         for name, value in hydra.items():
             if name not in sections:
@@ -140,7 +143,6 @@ class HydraYaml:
                     self.parts.append((name, key))
                 else:
                     self.parts.append(_item(("hydra", name), key, sub))
-        self._checked = False
 
     def render(self, values: tp.Mapping[tuple[str, str], tp.Any]) -> str:
         """The file's text, the per-job fields taken from ``values``."""
