@@ -165,7 +165,8 @@ class JobConfig(abc.ABC):
 
     idx: int = -1
     overrides: list[str]
-    _output_dir: str | None = None  # set by bind()
+    _output_dir: str | None = None  # set by bind(), as run_job has it (maybe relative)
+    _runtime_dir: str | None = None  # hydra.runtime.output_dir (absolute)
 
     @abc.abstractmethod
     def bind(self) -> DictConfig:
@@ -179,6 +180,13 @@ class JobConfig(abc.ABC):
         self.bind()
         assert self._output_dir is not None
         return self._output_dir
+
+    def _set_output_dir(self, config: DictConfig) -> None:
+        """Resolves the output dir in ``config`` (a full config of this job) and sets
+        ``hydra.runtime.output_dir`` there."""
+        self._output_dir = output_dir_of(config)
+        self._runtime_dir = os.path.abspath(self._output_dir)
+        set_job_fields(config, self.idx, self._runtime_dir)
 
     @abc.abstractmethod
     def task(self) -> DictConfig:
@@ -244,8 +252,7 @@ class FullJobConfig(JobConfig):
     def bind(self) -> DictConfig:
         config = self.full()
         if self._output_dir is None:
-            self._output_dir = output_dir_of(config)
-            set_job_fields(config, self.idx, os.path.abspath(self._output_dir))
+            self._set_output_dir(config)
         return config
 
     def task(self) -> DictConfig:

@@ -48,7 +48,6 @@ from .jobconfig import (
     HydraYaml,
     JobConfig,
     hydra_yaml_of,
-    output_dir_of,
     set_job_fields,
 )
 
@@ -128,22 +127,25 @@ class _Base:
         self.scratch = _thaw(self.frozen)
         OmegaConf.copy_cache(from_config=master, to_config=self.scratch)
         hydra = self.scratch.hydra
+        dirname = hydra.job.config.override_dirname
+        self._dirname = (str(dirname.kv_sep), str(dirname.item_sep), list(dirname.exclude_keys))
+        self.bound: FastJobConfig | None = None
         self.self_contained = _self_contained(hydra)
         self.yaml: HydraYaml | None = None
-        if self.self_contained:
-            self.yaml = HydraYaml(
-                tp.cast(dict[str, tp.Any], OmegaConf.to_container(hydra, enum_to_str=True))
-            )
-        dirname = hydra.job.config.override_dirname
-        self.dirname = (str(dirname.kv_sep), str(dirname.item_sep), list(dirname.exclude_keys))
-        self.bound: FastJobConfig | None = None
+        self.fields: dict[tuple[str, str], tp.Any] = {}
+        self.sweep_dir: str | None = None
+        self.subdir_is_num = False
+        if not self.self_contained:
+            return  # each job binds a full config of its own
+        self.yaml = HydraYaml(
+            tp.cast(dict[str, tp.Any], OmegaConf.to_container(hydra, enum_to_str=True))
+        )
         # the nodes a job binds (set in place: no node is replaced)
         self.fields = {(s, k): hydra[s]._get_node(k) for s, k in PER_JOB_FIELDS}
         # hydra.sweep.dir when it is the same for every job (no interpolation but the
         # clock's, whose values are cached), and whether hydra.sweep.subdir is the job's
         # number (Hydra's default)
         sweep = hydra.sweep._get_node("dir")._value()
-        self.sweep_dir: str | None = None
         if isinstance(sweep, str) and "${" not in _NOW.sub("", sweep):
             try:
                 self.sweep_dir = str(OmegaConf.select(self.scratch, "hydra.sweep.dir"))
@@ -151,6 +153,13 @@ class _Base:
                 pass
         subdir = hydra.sweep._get_node("subdir")._value()
         self.subdir_is_num = subdir in ("${hydra.job.num}", "${hydra.job.id}")
+
+    def override_dirname(self, parsed: list[Override]) -> str:
+        """``hydra.job.override_dirname`` of a job's overrides, as Hydra computes it."""
+        kv_sep, item_sep, exclude_keys = self._dirname
+        return get_overrides_dirname(
+            overrides=parsed, kv_sep=kv_sep, item_sep=item_sep, exclude_keys=exclude_keys
+        )
 
 
 class FastComposer:
@@ -206,10 +215,7 @@ class FastComposer:
         return None
 
     def __call__(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
-        job = self._validated.pop((id(master_config), tuple(sweep_overrides)), None)
-        if job is None:
-            job = self.job(master_config, list(sweep_overrides))
-        return job.composed()
+        return self.job(master_config, list(sweep_overrides)).composed()
 
     def validate(self, master: DictConfig, overrides: list[str]) -> None:
         """Composes a job (raises Hydra's error if it does not compose) and keeps it for
@@ -315,10 +321,7 @@ class FastComposer:
         ConfigLoaderImpl._apply_overrides_to_config(plan.values, cfg)
         hydra = cfg.hydra
         hydra.overrides.task = [o.input_line for o in plan.parsed]
-        kv_sep, item_sep, exclude_keys = base.dirname
-        hydra.job.override_dirname = get_overrides_dirname(
-            overrides=plan.parsed, kv_sep=kv_sep, item_sep=item_sep, exclude_keys=exclude_keys
-        )
+        hydra.job.override_dirname = base.override_dirname(plan.parsed)
         OmegaConf.copy_cache(from_config=master, to_config=cfg)
         return cfg
 
@@ -355,7 +358,6 @@ class FastJobConfig(JobConfig):
         self._plan = plan
         self._base = base
         self._task = task
-        self._runtime_dir: str | None = None  # hydra.runtime.output_dir (absolute)
         self._own: DictConfig | None = None  # the bound full config (base not self-contained)
 
     def task(self) -> DictConfig:
@@ -381,13 +383,7 @@ class FastJobConfig(JobConfig):
         fields = base.fields
         if base.bound is not self:
             base.bound = None
-            kv_sep, item_sep, exclude_keys = base.dirname
-            dirname = get_overrides_dirname(
-                overrides=self._plan.parsed,
-                kv_sep=kv_sep,
-                item_sep=item_sep,
-                exclude_keys=exclude_keys,
-            )
+            dirname = base.override_dirname(self._plan.parsed)
             # in place, as OmegaConf's assignment sets (and converts) an existing value
             fields[("overrides", "task")]._set_value(self.overrides)
             fields[("job", "override_dirname")]._set_value(dirname)
@@ -407,11 +403,6 @@ class FastJobConfig(JobConfig):
             self._runtime_dir = os.path.abspath(self._output_dir)
             fields[("runtime", "output_dir")]._set_value(self._runtime_dir)
         return config
-
-    def _set_output_dir(self, config: DictConfig) -> None:
-        self._output_dir = output_dir_of(config)
-        self._runtime_dir = os.path.abspath(self._output_dir)
-        set_job_fields(config, self.idx, self._runtime_dir)
 
     def hydra_yaml(self) -> str:
         config = self.bind()
