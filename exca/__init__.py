@@ -17,7 +17,9 @@ _register_converter(
     from_dict="exca.hydra.convert:to_omegaconf",
 )
 
-__version__ = "0.1.0"
+# the one place the version is written: pyproject.toml reads it (tool.setuptools.dynamic);
+# it sorts after 0.6.0, the release this package succeeds
+__version__ = "0.7.0"
 
 __all__ = ["ConfDict", "MapInfra", "SubmitInfra", "TaskInfra", "__version__"]
 

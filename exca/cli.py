@@ -291,6 +291,9 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="run 'exca <command> --help' for the options and examples of a command",
     )
+    from . import __version__
+
+    main.add_argument("--version", action="version", version=f"exca {__version__}")
     subs = main.add_subparsers(dest="command", required=True, metavar="command")
 
     def sub(name: str, help: str) -> argparse.ArgumentParser:

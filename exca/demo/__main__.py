@@ -1,4 +1,4 @@
-"""``python -m exca.demo``: the demo sweep (see conf/demo.yaml)."""
+"""``python -m exca.demo``: the demo sweep (see exca/demo/conf/demo.yaml)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import exca.hydra
 
 from .pipeline import Experiment
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = Path(__file__).resolve().parent / "conf"  # shipped in the wheel (package data)
 
 exca.hydra.register(Experiment, name="experiment")
 
