@@ -10,7 +10,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # document the checkout, even if exca is not installed
 
+import exca  # noqa: E402
+
 project = "exca"
+# the version shown in the title of every page (one source: exca.__version__)
+version = release = exca.__version__
 author = "the exca authors"
 copyright = "the exca authors"
 
@@ -48,13 +52,15 @@ nitpicky = False
 # furo: a wide content column; docs/_static/exca.css makes long code lines wrap and
 # wide tables fit the column (tests/test_docs_render.py checks it in a real browser)
 html_theme = "furo"
-html_title = "exca"
+html_title = f"exca {release}"
 html_static_path = ["_static"]
 html_css_files = ["exca.css"]
-# the copy button copies the commands of console blocks, without prompts or output
+# the copy button copies the commands of console blocks, without prompts or output: in a
+# block with "$ " prompts only the prompt lines are copied; a block without prompts (a
+# file, a python example) is copied whole (tests/test_docs_render.py checks both)
 copybutton_prompt_text = r"\$ |>>> |\.\.\. "
 copybutton_prompt_is_regexp = True
-copybutton_only_copy_prompt_lines = False
+copybutton_only_copy_prompt_lines = True
 
 
 # -- API coverage: every public name of the API modules must be documented --------

@@ -1,0 +1,3 @@
+exca --version
+python -m exca.demo hydra/launcher=exca_inline features=small
+python -m exca.demo hydra/launcher=exca_inline features=small

@@ -1,0 +1,1 @@
+python app.py --cfg hydra -p hydra.launcher hydra/launcher=exca_local

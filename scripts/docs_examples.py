@@ -1,0 +1,119 @@
+"""Runs the shell sessions of the docs' examples and writes their real output.
+
+Each folder of ``docs/examples/`` is a small project (``app.py``, ``config.yaml``...)
+that the pages show with ``literalinclude``. Each ``<session>.sh`` in it holds the
+commands a reader types, one a line; this script copies the project's files into a fresh
+folder, runs the commands there one after the other (``python`` and ``exca`` are those of
+the running interpreter's environment) and writes ``<session>.console``: each command
+after a ``$ `` prompt, then what it printed (stdout and stderr), as a terminal shows it.
+The pages include those ``.console`` files, so the output a reader sees is real.
+
+``tests/test_docs_examples.py`` runs every session again and compares with the committed
+``.console`` files (timestamps, durations, sizes, job ids and path hashes masked), so an
+output that changes fails the tests until this script is run again::
+
+    .venv/bin/python scripts/docs_examples.py            # every session
+    .venv/bin/python scripts/docs_examples.py sweep/inline   # one session
+
+Sessions named ``slurm*.sh`` need a Slurm cluster (scripts/local-slurm.sh start).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "docs" / "examples"
+# the folder the pages pretend the reader works in (the real one is a temporary folder)
+SHOWN_FOLDER = "/home/me/project"
+# volatile parts of an output, masked when comparing two runs
+_MASKS = [
+    (re.compile(r"\d{4}-\d\d-\d\d[ _]\d\d:\d\d:\d\d(,\d{3})?"), "<time>"),
+    (re.compile(r"\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d"), "<date>/<time>"),
+    (re.compile(r"\b(\w+)-[0-9a-f]{8}\.(\w+),"), r"\1-<path hash>.\2,"),
+    (re.compile(r"\b\d+(\.\d+)?\s?(ms|s|m|h|d) ago\b"), "<ago>"),
+    (re.compile(r"\b\d+(\.\d+)?\s?(ms|s)\b"), "<duration>"),
+    (re.compile(r"\b\d+(\.\d+)?[KMG]\b"), "<size>"),
+    (re.compile(r"jobs \(\d+(_\d+)?(, \d+(_\d+)?)*\)"), "jobs (<job ids>)"),
+    (re.compile(r"\b\d+_\d+\b"), "<job>_<task>"),
+    (re.compile(r"\bjob (id )?\d+\b"), "job <id>"),
+    (re.compile(r"\s+$", re.M), ""),
+]
+
+
+def sessions() -> list[Path]:
+    """Every ``docs/examples/<project>/<session>.sh``, sorted."""
+    return sorted(EXAMPLES.glob("*/*.sh"))
+
+
+def commands(session: Path) -> list[str]:
+    return [line for line in session.read_text().splitlines() if line.strip()]
+
+
+def run_session(session: Path) -> str:
+    """The transcript of a session, run in a fresh copy of its project."""
+    with tempfile.TemporaryDirectory(prefix="exca-docs-") as tmp:
+        project = Path(tmp) / "project"
+        shutil.copytree(
+            session.parent,
+            project,
+            ignore=shutil.ignore_patterns("*.sh", "*.console", "__pycache__"),
+        )
+        env = dict(os.environ)
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        env.pop("HYDRA_FULL_ERROR", None)
+        env["COLUMNS"] = "200"
+        out = []
+        for cmd in commands(session):
+            proc = subprocess.run(
+                ["bash", "-c", cmd],
+                cwd=project,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=600,
+            )
+            if proc.returncode:
+                raise RuntimeError(
+                    f"{session.relative_to(ROOT)}: `{cmd}` exited with {proc.returncode}:\n"
+                    f"{proc.stdout}"
+                )
+            text = proc.stdout.replace(str(project.resolve()), SHOWN_FOLDER)
+            text = text.replace(str(project), SHOWN_FOLDER)
+            out.append(f"$ {cmd}\n{text}")
+        return "".join(out).rstrip() + "\n"
+
+
+def masked(transcript: str) -> str:
+    """The transcript without its volatile parts (for comparing two runs)."""
+    for pattern, repl in _MASKS:
+        transcript = pattern.sub(repl, transcript)
+    return transcript
+
+
+def console_file(session: Path) -> Path:
+    return session.with_suffix(".console")
+
+
+def main(argv: list[str]) -> int:
+    chosen = sessions()
+    if argv:
+        chosen = [
+            s for s in chosen if any(str(s.relative_to(EXAMPLES)).startswith(a) for a in argv)
+        ]
+    for session in chosen:
+        target = console_file(session)
+        target.write_text(run_session(session))
+        print(f"wrote {target.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
