@@ -238,3 +238,34 @@ def test_runner_continuation_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert [len(ex.blocks) for ex in found] == [2, 1]
     for ex in found:
         run_example(ex, {})
+
+
+PASTED_PAGES = ["docs/getting-started.md", "README.md"]
+
+
+@pytest.mark.parametrize(
+    "example",
+    [ex for page in PASTED_PAGES for ex in examples(ROOT / page)],
+    ids=lambda ex: ex.id,
+)
+def test_example_pasted_into_a_fresh_python(example: Example, tmp_path: Path) -> None:
+    """The getting-started examples (and the README's), pasted as shown into an
+    interactive ``python`` started in an empty folder, run without an error: no
+    fixture, no hidden set-up, no blank line inside an indented block (which ends the
+    block in the interactive interpreter)."""
+    import subprocess
+
+    code = "\n\n".join(block.code for block in example.blocks) + "\n\n"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PYTEST"))}
+    proc = subprocess.run(
+        [sys.executable, "-i", "-q"],
+        input=code,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    errors = [line for line in proc.stderr.splitlines() if "Error" in line or "Traceback" in line]
+    assert proc.returncode == 0 and not errors, f"{example.id} pasted:\n{proc.stderr[-3000:]}"
+    assert (tmp_path / "cache").is_dir(), "the example's cache is not in the folder it ran in"

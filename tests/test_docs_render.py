@@ -1,16 +1,17 @@
-"""The docs as a reader sees them: pages opened in a real headless Chromium, where every
-table and code block must fit its content column (nothing clipped, nothing hidden behind
-a horizontal scroll bar), and screenshots of them saved for a look by eye.
+"""The docs as a reader sees them: every page opened in a real headless Chromium at a
+phone (390 px), a tablet (768 px), a laptop (1366 px) and a wide monitor (1920 px), with a
+screenshot of each page at each width saved for a look by eye.
 
-Rule checked, in the browser, for each ``table`` and ``pre`` of the page's article:
+Rules checked, in the browser, on each page's article:
 
-- the element's right edge is inside the article (the content column), and
-- the element and its wrapper (furo puts tables in a ``div.table-wrapper`` that scrolls)
-  have ``scrollWidth <= clientWidth``: no content hidden in a horizontal overflow.
-
-A scrollable wrapper is NOT accepted as "not cut off": long code lines wrap and table
-cells break long words (``docs/_static/exca.css``), so that a reader (or a screenshot)
-sees everything without scrolling sideways.
+- nothing is wider than the content column (the article and its padding), except inside a wrapper that scrolls
+  sideways (a code block, a table's wrapper), itself inside the column; the page never
+  scrolls sideways;
+- no table is taller than 3 times its height at 1280 px (a table squeezed into a
+  narrow column, one letter per line, is what this catches);
+- the "On this page" panel, wherever it is shown, is at least 180 px wide;
+- a copy button of a terminal block (``$`` prompts) copies the commands only, never a
+  line of their output.
 
 The docs are built once per test session into a temporary folder (``sphinx -W``), or
 taken from ``$EXCA_DOCS_HTML`` (a finished build). Screenshots go to
@@ -29,45 +30,87 @@ import pytest
 from .browser import page, require_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ["howto-hydra-launcher", "guarantees", "getting-started"]
-# a laptop screen, and a narrow window where the sidebars are folded away
-VIEWPORTS = [(1280, 900), (900, 900)]
+PAGES = sorted(p.stem for p in (ROOT / "docs").glob("*.md"))
+WIDTHS = [390, 768, 1366, 1920]
+BASE_WIDTH = 1280  # table heights are compared with this width's
+HEIGHT = 900
+MIN_TOC_WIDTH = 180
 
 _MEASURE = """() => {
   const article = document.querySelector('article') || document.body;
-  const box = article.getBoundingClientRect();
+  // the content column: the article and the padding around it (furo hangs headings and
+  // signatures a few px into it, on purpose)
+  const col = (article.closest('.content') || article).getBoundingClientRect();
   const describe = (el) => {
-    const text = (el.innerText || '').trim().replace(/\\s+/g, ' ');
-    return el.tagName.toLowerCase() + ': ' + text.slice(0, 80);
+    const text = (el.innerText || el.getAttribute('alt') || '').trim().replace(/\\s+/g, ' ');
+    return el.tagName.toLowerCase() + (el.className ? '.' + el.className : '') + ': '
+      + text.slice(0, 60);
   };
+  const scrolls = (el) => {
+    const s = getComputedStyle(el);
+    return s.overflowX === 'auto' || s.overflowX === 'scroll';
+  };
+  const out = {problems: [], tables: [], toc: null, copies: [], checked: 0};
   const doc = document.documentElement;
-  const out = {page: {scroll: doc.scrollWidth, client: doc.clientWidth},
-               checked: 0, problems: []};
-  for (const el of article.querySelectorAll('table, pre')) {
-    out.checked += 1;
+  if (doc.scrollWidth > doc.clientWidth + 1) {
+    out.problems.push(`the page scrolls sideways (${doc.scrollWidth} > ${doc.clientWidth})`);
+  }
+  for (const el of article.querySelectorAll('*')) {
     const r = el.getBoundingClientRect();
-    if (r.right > box.right + 1 || r.left < box.left - 1) {
-      out.problems.push(describe(el) + ` | spans ${Math.round(r.left)}..${Math.round(r.right)}`
-                        + ` outside the column ${Math.round(box.left)}..${Math.round(box.right)}`);
+    if (r.width === 0 || r.height === 0) continue;
+    out.checked += 1;
+    if (el.tagName === 'PRE' && !scrolls(el) && el.scrollWidth > el.clientWidth + 1) {
+      out.problems.push(describe(el) + ` | its text spills out of it (scrollWidth`
+        + ` ${el.scrollWidth} > ${el.clientWidth}) and it does not scroll`);
     }
-    const boxes = [el];
-    if (el.parentElement && el.parentElement !== article) boxes.push(el.parentElement);
-    for (const b of boxes) {
-      const rb = b.getBoundingClientRect();
-      if (b !== el && (rb.right > box.right + 1 || rb.left < box.left - 1)) {
-        out.problems.push(describe(el) + ` | its ${b.tagName.toLowerCase()}.${b.className}`
-                          + ` spans ${Math.round(rb.left)}..${Math.round(rb.right)} outside the`
-                          + ` column ${Math.round(box.left)}..${Math.round(box.right)}`);
+    if (r.right <= col.right + 1 && r.left >= col.left - 1) continue;
+    // inside a sideways-scrolling wrapper that itself fits the column: fine
+    let p = el.parentElement, wrapped = false;
+    while (p && p !== article) {
+      if (scrolls(p)) {
+        const rp = p.getBoundingClientRect();
+        wrapped = rp.right <= col.right + 1 && rp.left >= col.left - 1;
+        break;
       }
-      if (b.scrollWidth > b.clientWidth + 1 && getComputedStyle(b).display !== 'inline') {
-        out.problems.push(describe(el) + ` | ${b.tagName.toLowerCase()}.${b.className}`
-                          + ` hides ${b.scrollWidth - b.clientWidth}px (scrollWidth`
-                          + ` ${b.scrollWidth} > clientWidth ${b.clientWidth})`);
-      }
+      p = p.parentElement;
+    }
+    if (!wrapped) {
+      out.problems.push(describe(el) + ` | spans ${Math.round(r.left)}..${Math.round(r.right)}`
+        + ` outside the column ${Math.round(col.left)}..${Math.round(col.right)}`);
     }
   }
-  out.pre = article.querySelectorAll('div.highlight pre').length;
-  out.copy_buttons = article.querySelectorAll('div.highlight button.copybtn').length;
+  for (const t of article.querySelectorAll('table')) {
+    out.tables.push({height: t.getBoundingClientRect().height, text: describe(t)});
+  }
+  const toc = document.querySelector('.toc-drawer');
+  if (toc) {
+    const r = toc.getBoundingClientRect();
+    const shown = getComputedStyle(toc).display !== 'none' && r.width > 0
+      && r.left < window.innerWidth - 1 && r.right > 1;
+    out.toc = {shown, width: r.width};
+  }
+  // what each copy button puts on the clipboard: clipboard.js selects the text in a
+  // hidden textarea and runs execCommand('copy'), which is caught here
+  const realExec = document.execCommand.bind(document);
+  document.execCommand = (cmd, ...rest) => {
+    if (cmd !== 'copy') return realExec(cmd, ...rest);
+    const active = document.activeElement;
+    window.__excaCopied = active && 'value' in active ? active.value
+      : String(document.getSelection());
+    return true;
+  };
+  for (const button of article.querySelectorAll('button.copybtn')) {
+    const target = document.querySelector(button.getAttribute('data-clipboard-target'));
+    const block = target.closest('div[class^="highlight-"]');
+    window.__excaCopied = null;
+    button.click();
+    out.copies.push({
+      lang: block ? block.className : '',
+      text: target.innerText,
+      copied: window.__excaCopied,
+    });
+  }
+  document.execCommand = realExec;
   return out;
 }"""
 
@@ -94,51 +137,111 @@ def _screenshots() -> Path:
     return folder
 
 
+def measure_site(html: Path, width: int, shots: Path | None) -> dict[str, dict[str, tp.Any]]:
+    """Every page measured at one width (one browser), screenshots saved if asked."""
+    results = {}
+    with page(width, HEIGHT) as p:
+        for name in PAGES:
+            p.goto((html / f"{name}.html").as_uri())
+            p.wait_for_load_state("load")
+            results[name] = p.evaluate(_MEASURE)
+            if shots is not None:
+                p.screenshot(path=str(shots / f"{name}-{width}px.png"), full_page=True)
+    return results
+
+
+@pytest.fixture(scope="session")
+def base_measures(docs_html: Path) -> dict[str, dict[str, tp.Any]]:
+    return measure_site(docs_html, BASE_WIDTH, None)
+
+
+def copy_problems(copies: list[dict[str, tp.Any]]) -> list[str]:
+    """Copy buttons of terminal blocks copying something else than the commands."""
+    problems = []
+    for c in copies:
+        if c["copied"] is None:
+            problems.append("a copy button copied nothing (copybutton.js not loaded?)")
+            continue
+        lines = c["text"].rstrip("\n").split("\n")
+        commands = [line[2:] for line in lines if line.startswith("$ ")]
+        if "highlight-console" not in c["lang"] or not commands:
+            continue
+        copied = [line for line in c["copied"].split("\n") if line.strip()]
+        extra = [line for line in copied if line not in commands]
+        if extra:
+            problems.append(f"copies output line(s) {extra[:3]} of the block {lines[0]!r}")
+        if not copied:
+            problems.append(f"copies nothing of the block {lines[0]!r}")
+    return problems
+
+
 @pytest.mark.browser
-@pytest.mark.parametrize("viewport", VIEWPORTS, ids=lambda v: f"{v[0]}px")
-@pytest.mark.parametrize("name", PAGES)
-def test_tables_and_code_fit_the_column(
-    docs_html: Path, name: str, viewport: tuple[int, int]
+@pytest.mark.parametrize("width", WIDTHS, ids=lambda w: f"{w}px")
+def test_every_page_fits_the_screen(
+    docs_html: Path, base_measures: dict[str, dict[str, tp.Any]], width: int
 ) -> None:
-    html = docs_html / f"{name}.html"
-    assert html.is_file(), f"{html} was not built"
-    with page(*viewport) as p:
-        p.goto(html.as_uri())
-        p.wait_for_load_state("load")
-        result: dict[str, tp.Any] = p.evaluate(_MEASURE)
-        shot = _screenshots() / f"{name}-{viewport[0]}px.png"
-        p.screenshot(path=str(shot), full_page=True)
-    assert result["checked"] > 0, f"{name}: no table or code block found in the article"
-    assert result["problems"] == [], (
-        f"{name} at {viewport[0]}px: clipped element(s) (screenshot: {shot}):\n"
-        + "\n".join(result["problems"])
-    )
-    whole = result["page"]
-    assert whole["scroll"] <= whole["client"] + 1, f"{name}: the page scrolls sideways"
-    assert result["pre"] == 0 or result["copy_buttons"] >= result["pre"], (
-        f"{name}: {result['pre']} code blocks but {result['copy_buttons']} copy buttons"
-    )
+    shots = _screenshots()
+    measures = measure_site(docs_html, width, shots)
+    problems = []
+    for name, m in measures.items():
+        where = f"{name} at {width}px (screenshot {shots / f'{name}-{width}px.png'})"
+        assert m["checked"] > 0, f"{where}: an empty article"
+        problems += [f"{where}: {p}" for p in m["problems"]]
+        base = base_measures[name]["tables"]
+        assert len(base) == len(m["tables"]), f"{where}: tables differ from the 1280 px page"
+        for table, ref in zip(m["tables"], base):
+            if table["height"] > 3 * ref["height"] + 1:
+                problems.append(
+                    f"{where}: table {table['text']!r} is {round(table['height'])} px tall, "
+                    f"{round(ref['height'])} px at {BASE_WIDTH} px"
+                )
+        toc = m["toc"]
+        if toc and toc["shown"] and toc["width"] < MIN_TOC_WIDTH:
+            problems.append(f"{where}: the contents panel is {round(toc['width'])} px wide")
+        problems += [f"{where}: {p}" for p in copy_problems(m["copies"])]
+    assert problems == [], "\n".join(problems)
 
 
 @pytest.mark.browser
-def test_the_check_sees_a_clipped_table_and_a_long_code_line(tmp_path: Path) -> None:
-    """The measure flags what it must: without the docs' CSS, a wide table and a long
-    unbreakable code line overflow a narrow column."""
+def test_the_contents_panel_is_shown_on_a_laptop(docs_html: Path) -> None:
+    """The panel is really measured: shown (and wide) at 1366 and 1920 px."""
+    for width in (1366, 1920):
+        with page(width, HEIGHT) as p:
+            p.goto((docs_html / "howto-hydra-launcher.html").as_uri())
+            toc = p.evaluate(_MEASURE)["toc"]
+        assert toc["shown"] and toc["width"] >= MIN_TOC_WIDTH, (width, toc)
+
+
+@pytest.mark.browser
+def test_the_checks_see_what_they_must(tmp_path: Path) -> None:
+    """Without the docs' CSS, a wide table and a long code line overflow a narrow
+    column; in a scrolling wrapper they do not count; a copy of output is seen."""
     html = tmp_path / "wide.html"
     cells = "".join(f"<td>column_{i}_with_a_long_name</td>" for i in range(12))
     html.write_text(
         "<html><body><article style='width: 400px'>"
-        f"<div class='table-wrapper' style='overflow-x: auto'><table><tr>{cells}</tr></table></div>"
-        "<pre style='overflow: auto'>" + "x" * 300 + "</pre>"
-        "<pre>short</pre></article></body></html>"
+        f"<div class='bare'><table><tr>{cells}</tr></table></div>"
+        f"<div style='overflow-x: auto'><table><tr>{cells}</tr></table></div>"
+        "<pre>" + "x" * 300 + "</pre>"
+        "<pre style='overflow-x: auto'>" + "y" * 300 + "</pre>"
+        "</article></body></html>"
     )
     with page(800, 600) as p:
         p.goto(html.as_uri())
         result = p.evaluate(_MEASURE)
-    assert result["checked"] == 3
-    kinds = sorted({problem.split(":")[0] for problem in result["problems"]})
-    assert kinds == ["pre", "table"], result["problems"]
-    assert not any("short" in problem for problem in result["problems"])
+    flagged = " ".join(result["problems"])
+    assert "column_0" in flagged and "xxxx" in flagged
+    assert "yyyy" not in flagged
+    # only the bare table's cells and the bare pre are outside the column
+    assert all(
+        p.startswith(("td", "tr", "tbody", "table", "pre:", "the page")) for p in result["problems"]
+    )
+    copies = [
+        {"lang": "highlight-console", "text": "$ ls\nout\n", "copied": "ls\nout"},
+        {"lang": "highlight-console", "text": "$ ls\nout\n", "copied": "ls"},
+        {"lang": "highlight-python", "text": "x = 1\n", "copied": "x = 1"},
+    ]
+    assert copy_problems(copies) == ["copies output line(s) ['out'] of the block '$ ls'"]
 
 
 def broken_tables(text: str) -> list[int]:
