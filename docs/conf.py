@@ -158,6 +158,28 @@ def check_api_coverage(app, env) -> None:  # type: ignore[no-untyped-def]
             )
 
 
+def add_canonical_ids(app, doctree) -> None:  # type: ignore[no-untyped-def]
+    """An object documented under a short path (``exca.ConfDict``) also gets the id of
+    its defining module's path (``exca.confdict.ConfDict``): the highlighted sources
+    (viewcode) link back to that one."""
+    from sphinx import addnodes
+
+    for sig in doctree.findall(addnodes.desc_signature):
+        module, fullname = sig.get("module"), sig.get("fullname")
+        if not module or not fullname or not sig.get("ids"):
+            continue
+        obj = _resolve(f"{module}.{fullname}")
+        owner = obj
+        if obj is not None and not hasattr(obj, "__qualname__"):
+            owner = _resolve(f"{module}.{fullname.split('.')[0]}")
+        real_module = getattr(owner, "__module__", None)
+        if real_module and real_module != module:
+            canonical = f"{real_module}.{fullname}"
+            if canonical not in sig["ids"]:
+                sig["ids"].append(canonical)
+
+
 def setup(app):  # type: ignore[no-untyped-def]
     app.connect("env-check-consistency", check_api_coverage)
+    app.connect("doctree-read", add_canonical_ids)
     return {"parallel_read_safe": True}

@@ -13,21 +13,20 @@ Rules checked, in the browser, on each page's article:
 - a copy button of a terminal block (``$`` prompts) copies the commands only, never a
   line of their output.
 
-The docs are built once per test session into a temporary folder (``sphinx -W``), or
-taken from ``$EXCA_DOCS_HTML`` (a finished build). Screenshots go to
+The docs come from ``tests/docs_site.py`` (built once per session, or
+``$EXCA_DOCS_HTML``). Screenshots go to
 ``$EXCA_SCREENSHOTS``, default ``docs/_build/screenshots``.
 """
 
 import os
 import re
-import subprocess
-import sys
 import typing as tp
 from pathlib import Path
 
 import pytest
 
-from .browser import page, require_chromium
+from .browser import page
+from .docs_site import docs_html  # noqa: F401  (the fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted(p.stem for p in (ROOT / "docs").glob("*.md"))
@@ -115,22 +114,6 @@ _MEASURE = """() => {
 }"""
 
 
-@pytest.fixture(scope="session")
-def docs_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The built docs (``sphinx -W``: a warning fails the build, hence this test)."""
-    given = os.environ.get("EXCA_DOCS_HTML")
-    if given:
-        return Path(given)
-    require_chromium()  # no 20 s build when the browser test cannot run anyway
-    out = tmp_path_factory.mktemp("docs-html")
-    cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-b", "html", "-q"]
-    proc = subprocess.run(
-        [*cmd, str(ROOT / "docs"), str(out)], capture_output=True, text=True, cwd=ROOT
-    )
-    assert proc.returncode == 0, f"docs build failed:\n{proc.stdout}\n{proc.stderr}"
-    return out
-
-
 def _screenshots() -> Path:
     folder = Path(os.environ.get("EXCA_SCREENSHOTS", ROOT / "docs" / "_build" / "screenshots"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -151,7 +134,7 @@ def measure_site(html: Path, width: int, shots: Path | None) -> dict[str, dict[s
 
 
 @pytest.fixture(scope="session")
-def base_measures(docs_html: Path) -> dict[str, dict[str, tp.Any]]:
+def base_measures(docs_html: Path) -> dict[str, dict[str, tp.Any]]:  # noqa: F811
     return measure_site(docs_html, BASE_WIDTH, None)
 
 
@@ -178,7 +161,9 @@ def copy_problems(copies: list[dict[str, tp.Any]]) -> list[str]:
 @pytest.mark.browser
 @pytest.mark.parametrize("width", WIDTHS, ids=lambda w: f"{w}px")
 def test_every_page_fits_the_screen(
-    docs_html: Path, base_measures: dict[str, dict[str, tp.Any]], width: int
+    docs_html: Path,  # noqa: F811
+    base_measures: dict[str, dict[str, tp.Any]],
+    width: int,
 ) -> None:
     shots = _screenshots()
     measures = measure_site(docs_html, width, shots)
@@ -203,7 +188,7 @@ def test_every_page_fits_the_screen(
 
 
 @pytest.mark.browser
-def test_the_contents_panel_is_shown_on_a_laptop(docs_html: Path) -> None:
+def test_the_contents_panel_is_shown_on_a_laptop(docs_html: Path) -> None:  # noqa: F811
     """The panel is really measured: shown (and wide) at 1366 and 1920 px."""
     for width in (1366, 1920):
         with page(width, HEIGHT) as p:
