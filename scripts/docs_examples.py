@@ -36,6 +36,7 @@ SHOWN_FOLDER = "/home/me/project"
 _MASKS = [
     (re.compile(r"\d{4}-\d\d-\d\d[ _]\d\d:\d\d:\d\d(,\d{3})?"), "<time>"),
     (re.compile(r"\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d"), "<date>/<time>"),
+    (re.compile(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d"), "<date>_<time>"),
     (re.compile(r"\b(\w+)-[0-9a-f]{8}\.(\w+),"), r"\1-<path hash>.\2,"),
     (re.compile(r"\b\d+(\.\d+)?\s?(ms|s|m|h|d) ago\b"), "<ago>"),
     (re.compile(r"\b\d+(\.\d+)?\s?(ms|s)\b"), "<duration>"),
@@ -56,8 +57,9 @@ def commands(session: Path) -> list[str]:
     return [line for line in session.read_text().splitlines() if line.strip()]
 
 
-def run_session(session: Path) -> str:
-    """The transcript of a session, run in a fresh copy of its project."""
+def run_session(session: Path, python: Path | None = None) -> str:
+    """The transcript of a session, run in a fresh copy of its project; ``python`` and
+    ``exca`` are those of the environment of ``python`` (default: this interpreter's)."""
     with tempfile.TemporaryDirectory(prefix="exca-docs-") as tmp:
         project = Path(tmp) / "project"
         shutil.copytree(
@@ -66,7 +68,9 @@ def run_session(session: Path) -> str:
             ignore=shutil.ignore_patterns("*.sh", "*.console", "__pycache__"),
         )
         env = dict(os.environ)
-        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        bin_dir = Path(python or sys.executable).parent
+        env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+        env.pop("PYTHONPATH", None)
         env.pop("HYDRA_FULL_ERROR", None)
         env["COLUMNS"] = "200"
         out = []
