@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +45,12 @@ _MASKS = [
     (re.compile(r"jobs \(\d+(_\d+)?(, \d+(_\d+)?)*\)"), "jobs (<job ids>)"),
     (re.compile(r"\b\d+_\d+\b"), "<job>_<task>"),
     (re.compile(r"\bjob (id )?\d+\b"), "job <id>"),
+    (re.compile(r"\bpid \d+\b"), "pid <pid>"),
+    # the frames of a traceback (files, line numbers) change with the code around them
+    (
+        re.compile(r"Traceback \(most recent call last\):\n(?:[ \t^].*\n)*"),
+        "Traceback:\n<frames>\n",
+    ),
     (re.compile(r"\s+$", re.M), ""),
 ]
 
@@ -57,9 +64,11 @@ def commands(session: Path) -> list[str]:
     return [line for line in session.read_text().splitlines() if line.strip()]
 
 
-def run_session(session: Path, python: Path | None = None) -> str:
+def run_session(session: Path, python: Path | None = None, keep: Path | None = None) -> str:
     """The transcript of a session, run in a fresh copy of its project; ``python`` and
-    ``exca`` are those of the environment of ``python`` (default: this interpreter's)."""
+    ``exca`` are those of the environment of ``python`` (default: this interpreter's). A
+    command must succeed, unless its comment says ``# fails``. With ``keep``, an HTML
+    report the session writes (``report.html``) is copied there."""
     with tempfile.TemporaryDirectory(prefix="exca-docs-") as tmp:
         project = Path(tmp) / "project"
         shutil.copytree(
@@ -74,7 +83,12 @@ def run_session(session: Path, python: Path | None = None) -> str:
         env.pop("HYDRA_FULL_ERROR", None)
         env["COLUMNS"] = "200"
         out = []
+        started = 0.0
         for cmd in commands(session):
+            # Hydra names output folders by the second: two commands never share one
+            while int(time.time()) == int(started):
+                time.sleep(0.05)
+            started = time.time()
             proc = subprocess.run(
                 ["bash", "-c", cmd],
                 cwd=project,
@@ -84,15 +98,28 @@ def run_session(session: Path, python: Path | None = None) -> str:
                 text=True,
                 timeout=600,
             )
-            if proc.returncode:
+            # a command whose comment says it fails must fail; the others must not
+            expected_failure = bool(re.search(r"#\s*fails\b", cmd))
+            if bool(proc.returncode) != expected_failure:
                 raise RuntimeError(
                     f"{session.relative_to(ROOT)}: `{cmd}` exited with {proc.returncode}:\n"
                     f"{proc.stdout}"
                 )
-            text = proc.stdout.replace(str(project.resolve()), SHOWN_FOLDER)
-            text = text.replace(str(project), SHOWN_FOLDER)
+            text = shown(proc.stdout, project)
             out.append(f"$ {cmd}\n{text}")
+            if keep is not None:
+                for name in ("report.html",):
+                    if (project / name).is_file():
+                        (keep / name).write_text(shown((project / name).read_text(), project))
         return "".join(out).rstrip() + "\n"
+
+
+def shown(text: str, project: Path) -> str:
+    """``text`` with the real project folder written as the one the pages show."""
+    text = text.replace(str(project.resolve()), SHOWN_FOLDER).replace(str(project), SHOWN_FOLDER)
+    # tracebacks: installed packages (and this checkout's exca) as a user's install has them
+    text = re.sub(r'File "/[^"]*/site-packages/', 'File ".../site-packages/', text)
+    return text.replace(f'File "{ROOT}/', 'File ".../site-packages/')
 
 
 def masked(transcript: str) -> str:
@@ -100,6 +127,22 @@ def masked(transcript: str) -> str:
     for pattern, repl in _MASKS:
         transcript = pattern.sub(repl, transcript)
     return transcript
+
+
+REPORT_SCREENSHOT = ROOT / "docs" / "_static" / "sweep-report.png"
+
+
+def screenshot_report(report: Path, png: Path) -> None:
+    """A screenshot of an ``exca sweep --html`` report, as the docs show it (Chromium,
+    1200 px wide, the whole page, the table sorted by job)."""
+    sys.path.insert(0, str(ROOT))
+    from tests.browser import page
+
+    with page(1200, 900) as p:
+        p.goto(report.as_uri())
+        p.wait_for_load_state("load")
+        p.locator("table#jobs thead th").nth(0).click()
+        p.screenshot(path=str(png), full_page=True)
 
 
 def console_file(session: Path) -> Path:
@@ -114,8 +157,13 @@ def main(argv: list[str]) -> int:
         ]
     for session in chosen:
         target = console_file(session)
-        target.write_text(run_session(session))
-        print(f"wrote {target.relative_to(ROOT)}")
+        with tempfile.TemporaryDirectory() as keep:
+            target.write_text(run_session(session, keep=Path(keep)))
+            print(f"wrote {target.relative_to(ROOT)}")
+            report = Path(keep) / "report.html"
+            if report.is_file():
+                screenshot_report(report, REPORT_SCREENSHOT)
+                print(f"wrote {REPORT_SCREENSHOT.relative_to(ROOT)} (its report)")
     return 0
 
 
