@@ -11,6 +11,12 @@ The blocks use the syntax of pytest-markdown-docs, so that
   so a continuation block must repeat the fixtures of its example (checked here);
 - ``notest`` skips a block (not used in this repository: every block runs).
 
+Blocks need no fixture: each example runs in a fresh empty working directory, as a
+reader's ``python`` started in an empty folder (examples write to relative folders such
+as ``cache``). Set-up a reader does not need (test plumbing) goes in a python block
+inside a ``:::{only} exca_doctest`` ... ``:::`` fence: Sphinx leaves it out of the
+pages (the tag is never set), this runner sees and runs it like any block.
+
 Here each example (a block and its continuation blocks) is one test, run once, in
 order, in a temporary working directory. A failure names the markdown file and the
 line that failed. Blocks of other languages (bash, console, yaml, text) never run.
@@ -249,16 +255,17 @@ PASTED_PAGES = ["docs/getting-started.md", "README.md"]
     ids=lambda ex: ex.id,
 )
 def test_example_pasted_into_a_fresh_python(example: Example, tmp_path: Path) -> None:
-    """The getting-started examples (and the README's), pasted as shown into an
-    interactive ``python`` started in an empty folder, run without an error: no
-    fixture, no hidden set-up, no blank line inside an indented block (which ends the
-    block in the interactive interpreter)."""
+    """The getting-started examples (and the README's), pasted as shown into ``python``
+    started in an empty folder (read from its standard input, as a script), run without
+    an error: no fixture, no hidden set-up, nothing outside that folder. (Python's
+    interactive prompt before 3.13 ends a class at its first blank line; the pages say
+    to paste into a file there.)"""
     import subprocess
 
-    code = "\n\n".join(block.code for block in example.blocks) + "\n\n"
+    code = "\n\n".join(block.code for block in example.blocks) + "\n"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PYTEST"))}
     proc = subprocess.run(
-        [sys.executable, "-i", "-q"],
+        [sys.executable, "-"],
         input=code,
         cwd=tmp_path,
         env=env,
@@ -266,6 +273,5 @@ def test_example_pasted_into_a_fresh_python(example: Example, tmp_path: Path) ->
         text=True,
         timeout=300,
     )
-    errors = [line for line in proc.stderr.splitlines() if "Error" in line or "Traceback" in line]
-    assert proc.returncode == 0 and not errors, f"{example.id} pasted:\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, f"{example.id} pasted:\n{proc.stderr[-3000:]}"
     assert (tmp_path / "cache").is_dir(), "the example's cache is not in the folder it ran in"

@@ -465,7 +465,7 @@ class Registration:
     """What :func:`register` stored in Hydra's ConfigStore."""
 
     name: str  #: config name of the model's node
-    group: str | None  #: config group of the model's node (None: a primary config)
+    group: str | None  #: config group of the model's node, or None for a primary config
     node: type  #: the stored dataclass (schema + ``_target_`` + defaults list)
     groups: dict[str, list[str]]  #: config groups created: group path -> option names
     loosened: tuple[Loosened, ...]  #: what Hydra cannot check (see :func:`schema_report`)
