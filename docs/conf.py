@@ -179,7 +179,16 @@ def add_canonical_ids(app, doctree) -> None:  # type: ignore[no-untyped-def]
                 sig["ids"].append(canonical)
 
 
+def reread_indexed_pages(app, env, added, changed, removed):  # type: ignore[no-untyped-def]
+    """Pages with index entries are read again on every build: an incremental build
+    writes the search index from the pages it read only, and the index entries of the
+    others (which rank the launcher pages first) would be lost."""
+    entries = env.get_domain("index").entries
+    return [doc for doc, found in entries.items() if found and doc in env.found_docs]
+
+
 def setup(app):  # type: ignore[no-untyped-def]
+    app.connect("env-get-outdated", reread_indexed_pages)
     app.connect("env-check-consistency", check_api_coverage)
     app.connect("doctree-read", add_canonical_ids)
     return {"parallel_read_safe": True}
