@@ -127,9 +127,9 @@ def measure_site(html: Path, width: int, shots: Path | None) -> dict[str, dict[s
         for name in PAGES:
             p.goto((html / f"{name}.html").as_uri())
             p.wait_for_load_state("load")
-            results[name] = p.evaluate(_MEASURE)
-            if shots is not None:
+            if shots is not None:  # before the measure clicks the copy buttons
                 p.screenshot(path=str(shots / f"{name}-{width}px.png"), full_page=True)
+            results[name] = p.evaluate(_MEASURE)
     return results
 
 
