@@ -3,6 +3,7 @@ again in a fresh copy of its project and prints what its committed ``.console`` 
 shows (timestamps, durations, sizes, job ids and path hashes masked). See
 ``scripts/docs_examples.py``, which writes the ``.console`` files."""
 
+import difflib
 import importlib.util
 import re
 import typing as tp
@@ -29,10 +30,13 @@ def _marks(session: Path) -> list[tp.Any]:
 def test_session_output_is_the_committed_one(session: Path) -> None:
     committed = docs_examples.console_file(session)
     assert committed.is_file(), f"run: python scripts/docs_examples.py ({committed} missing)"
-    fresh = docs_examples.run_session(session)
-    assert docs_examples.masked(fresh) == docs_examples.masked(committed.read_text()), (
+    fresh = docs_examples.masked(docs_examples.run_session(session))
+    shown = docs_examples.masked(committed.read_text())
+    diff = difflib.unified_diff(shown.splitlines(), fresh.splitlines(), "shown", "now", lineterm="")
+    assert fresh == shown, (
         f"{committed.relative_to(ROOT)} is out of date: run "
-        f"`.venv/bin/python scripts/docs_examples.py {session.parent.name}/{session.stem}`"
+        f"`.venv/bin/python scripts/docs_examples.py {session.parent.name}/{session.stem}`\n"
+        + "\n".join(list(diff)[:40])
     )
 
 

@@ -95,3 +95,23 @@ def test_install_page_from_a_wheel_in_a_fresh_venv(tmp_path: Path) -> None:
         assert docs_examples.masked(fresh) == docs_examples.masked(shown), (
             f"{session} from the wheel differs from the docs:\n{fresh}"
         )
+
+
+def test_one_version_everywhere_after_060() -> None:
+    """``exca --version``, ``exca.__version__`` and the installed package's metadata say
+    the same version, which sorts after exca 0.6.0 (``pip install -U`` keeps it), and the
+    docs' title shows it."""
+    import importlib.metadata
+
+    from packaging.version import Version
+
+    import exca
+
+    out = subprocess.run(
+        [sys.executable, "-m", "exca.cli", "--version"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == f"exca {exca.__version__}"
+    assert importlib.metadata.version("exca") == exca.__version__
+    assert Version(exca.__version__) > Version("0.6.0")
+    conf = (ROOT / "docs" / "conf.py").read_text()
+    assert "release = exca.__version__" in conf and 'html_title = f"exca {release}"' in conf
