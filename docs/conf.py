@@ -187,7 +187,30 @@ def reread_indexed_pages(app, env, added, changed, removed):  # type: ignore[no-
     return [doc for doc, found in entries.items() if found and doc in env.found_docs]
 
 
+def terminal_lexer():  # type: ignore[no-untyped-def]
+    """The lexer of ``console`` blocks: a line starting with ``$ `` is a command (shell
+    highlighted, the prompt apart, which the copy button leaves out); every other line is
+    output, shown as printed. Pygments' own session lexer takes output lines such as
+    ``[...][HYDRA] #0 (lr=0.1)`` for root prompts and colours them as shell code."""
+    from pygments.lexer import RegexLexer, bygroups, using
+    from pygments.lexers.shell import BashLexer
+    from pygments.token import Generic
+
+    class TerminalLexer(RegexLexer):
+        name = "exca terminal session"
+        aliases = ["console"]
+        tokens = {
+            "root": [
+                (r"^(\$ )(.*\n?)", bygroups(Generic.Prompt, using(BashLexer))),
+                (r"^.+\n?|\n", Generic.Output),  # (never an empty match: it would loop)
+            ]
+        }
+
+    return TerminalLexer
+
+
 def setup(app):  # type: ignore[no-untyped-def]
+    app.add_lexer("console", terminal_lexer())
     app.connect("env-get-outdated", reread_indexed_pages)
     app.connect("env-check-consistency", check_api_coverage)
     app.connect("doctree-read", add_canonical_ids)

@@ -259,3 +259,34 @@ def test_broken_tables_finds_a_row_cut_off_by_a_blank_line() -> None:
 @pytest.mark.parametrize("path", sorted((ROOT / "docs").glob("*.md")), ids=lambda p: p.name)
 def test_no_table_is_broken_by_a_blank_line(path: Path) -> None:
     assert broken_tables(path.read_text()) == [], f"{path.name}: rows outside a table"
+
+
+def shell_coloured_output(page_html: str) -> list[str]:
+    """Output lines of terminal blocks (``console``) that are highlighted as shell code:
+    in a terminal block, a line that is not a ``$`` command must be one output span."""
+    found = []
+    for block in re.findall(
+        r'<div class="highlight-console[^"]*"><div class="highlight"><pre>(.*?)</pre>',
+        page_html,
+        re.S,
+    ):
+        for line in block.split("\n"):
+            text = re.sub(r"<[^>]+>", "", line)
+            if not text.strip() or text.startswith("$ "):
+                continue
+            if not re.fullmatch(r'(<span></span>)?<span class="go">[^<]*</span>', line):
+                found.append(text[:80])
+    return found
+
+
+def test_terminal_output_is_not_coloured_as_shell(docs_html: Path) -> None:  # noqa: F811
+    assert shell_coloured_output(
+        '<div class="highlight-console notranslate"><div class="highlight"><pre>'
+        '<span class="gp">[x] #</span><span class="m">0</span>\n</pre>'
+    ) == ["[x] #0"]
+    problems = {
+        path.name: found
+        for path in sorted(docs_html.glob("*.html"))
+        if (found := shell_coloured_output(path.read_text()))
+    }
+    assert problems == {}, problems
