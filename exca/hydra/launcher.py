@@ -547,6 +547,7 @@ class SweepRunner:
             _SweepConfigMemo.clear(self.hydra_context)
         if self.settings.cache_folder is not None:
             self._decide(jobs)
+            self._warn_near_misses(jobs)
         self._log_plan(jobs)
         self._record_plan(sweep_dir, jobs)
         self._execute(jobs)
@@ -789,6 +790,19 @@ class SweepRunner:
                 f"[{self.name}] {len(problems)} jobs conflict with the cache; nothing was run "
                 "(set another hydra.launcher.version, or clear the folders):\n"
                 + "\n".join(f"  - {p}" for p in problems)
+            )
+
+    def _warn_near_misses(self, jobs: list[_Job]) -> None:
+        """Jobs to run that differ from a cached entry only in volatile keys."""
+        n, keys = volatile.near_misses(
+            (tp.cast(ConfDict, job.uid_cfg).flat(), job.volatile, self._locator.entries(p))
+            for job in jobs
+            if job.action == "run" and job.volatile and (p := tp.cast(Path, job.folder).parent)
+        )
+        if n:
+            log.warning(
+                f"[{self.name}] {n} jobs differ from cached entries only in: {', '.join(keys)} "
+                "(values that change from run to run: see the warning above)"
             )
 
     def _live_job(self, folder: Path) -> Job | None:
