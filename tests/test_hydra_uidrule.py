@@ -30,6 +30,7 @@ from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from exca.confdict import ConfDict
 from exca.hydra import artifacts, uidrule
 
 from .test_hydra_drop_in import _collect
@@ -149,13 +150,13 @@ def test_the_key_holds_expressions_and_project_paths(tmp_path: Path) -> None:
     assert yaml.safe_load((task / "task.yaml").read_text())["file"] == "proj/src/train.py"
     names = sorted(p.name for p in task.iterdir() if p.is_dir())
     assert [n.rsplit("-", 1)[0] for n in names] == ["lr=0.001", "lr=0.002"]  # readable
-    uid = yaml.safe_load((task / names[0] / "uid.yaml").read_text())
-    assert uid["trainer"]["default_root_dir"] == "${hydra:runtime.output_dir}"
-    assert uid["callbacks"]["model_checkpoint"]["dirpath"] == "${hydra:runtime.output_dir}/checkpoints"
-    assert uid["logger"]["csv"]["save_dir"] == "${hydra:runtime.output_dir}"
-    assert uid["paths"]["data_dir"] == "${project_root}/data/"
-    assert uid["data"]["data_dir"] == "${project_root}/data/"
-    assert uid["paths"]["work_dir"] == "${project_root}"
+    uid = ConfDict.from_yaml(task / names[0] / "uid.yaml").flat()
+    out = "${hydra:runtime.output_dir}"
+    assert uid["trainer.default_root_dir"] == out
+    assert uid["callbacks.model_checkpoint.dirpath"] == f"{out}/checkpoints"
+    assert uid["logger.csv.save_dir"] == out
+    assert uid["paths.data_dir"] == uid["data.data_dir"] == "${project_root}/data/"
+    assert uid["paths.work_dir"] == uid["paths.root_dir"] == "${project_root}"
     config = yaml.safe_load((task / names[0] / "config.yaml").read_text())
     assert config["paths"]["data_dir"] == f"{project.path}/data/"  # what the job had
     # `exca ls` shows the readable names
