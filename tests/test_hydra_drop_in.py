@@ -212,8 +212,8 @@ def test_a_cached_job_gets_the_files_of_its_original_run(
         return
     assert (served / "model.ckpt").read_text() == "weights 1"
     assert (served / "plots" / "loss.txt").read_text() == "0.1"
-    assert (served / "model.ckpt").is_symlink() == (how == "link")
-    assert (served / "plots").is_symlink() == (how == "link")
+    # never links a served job could write through (tests/test_hydra_uidrule.py)
+    assert not (served / "model.ckpt").is_symlink() and not (served / "plots").is_symlink()
     assert f"computed in {original}" in "\n".join(artifacts_log.lines)
 
 

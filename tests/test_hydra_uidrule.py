@@ -440,3 +440,21 @@ def test_readable_names_show_what_tells_the_jobs_apart() -> None:
     assert len(uidrule.readable_name([f"k{i}=v{i}" for i in range(50)], set())) <= 82
     assert uidrule.folder_name("x=1-abcdef12", "lr=0.1") == "lr=0.1-abcdef12"
     assert uidrule.folder_name("", "lr=0.1") == "default"
+
+
+def test_a_model_told_where_to_write_is_served_from_another_sweep_dir(
+    sweep: Sweeper, calls: list[tp.Any]
+) -> None:
+    def fit(cfg: tp.Any) -> tp.Any:
+        return counting(DictConfig({"x": cfg.lr}))
+
+    first = sweep(fit, ["lr=0.1,0.2"], config_name="fit")
+    second = sweep(fit, ["lr=0.1,0.2"], config_name="fit")
+    assert len(calls) == 2 and [r.return_value for r in second] == [0.1, 0.2]
+    assert [r.return_value for r in first] == [0.1, 0.2]
+    (task,) = [p for p in sweep.cache.iterdir() if p.is_dir()]
+    assert task.name == "tests.hydra_apps.models.Fit,0"
+    names = sorted(p.name for p in task.iterdir())
+    assert [n.rsplit("-", 1)[0] for n in names] == ["lr=0.1", "lr=0.2"]
+    uid = ConfDict.from_yaml(task / names[1] / "uid.yaml").flat()
+    assert uid == {"lr": 0.2, "output_dir": "${hydra:runtime.output_dir}/fit"}
