@@ -448,7 +448,6 @@ class _Job:
     uid_cfg: ConfDict | None = None
     full_uid: tp.Callable[[], ConfDict] | None = None
     full: ConfDict | None = None
-    older: list[tuple[Path, str, ConfDict]] = dataclasses.field(default_factory=list)
     volatile: dict[str, str] = dataclasses.field(default_factory=dict)  # key -> raw value
     action: Action = "run"
     first: int = -1  # for duplicates: index (in the batch) of the job computing the uid
@@ -486,8 +485,9 @@ class SweepRunner:
         original = targets.task_identity(task_function)
         self.task = uidrule.task_identity_under(original, self.settings.project_root)
         self.task_folder = targets.task_folder_name(self.task)
-        # the folder an older launcher named this task by (a script's absolute path)
+        # the task as an older launcher named it (a script's absolute path)
         self.legacy_task = original
+        self.legacy_task_folder = targets.task_folder_name(original)
         self._locator = uidrule.Locator()  # where each job's entry is
         self._volatile = volatile.Report()
         self._warned: set[str] = set()  # warnings logged once per sweep
@@ -691,15 +691,11 @@ class SweepRunner:
         assert self.settings.cache_folder is not None
         parent = self.settings.cache_folder / prefix
         uid = uid_cfg.to_uid()
+        legacy_parent = self.settings.cache_folder / layout.folder_name(
+            self.legacy_task_folder, version=version
+        )
         older = uidrule.older_keys(
-            parent,
-            uid,
-            uid_cfg,
-            legacy,
-            None
-            if model is not None
-            else self.settings.cache_folder
-            / layout.folder_name(targets.task_folder_name(self.legacy_task), version=version),
+            parent, uid, uid_cfg, legacy, None if model is not None else legacy_parent
         )
         job.folder, job.uid, job.uid_cfg = self._locator.locate(
             parent, uid, uid_cfg, job.overrides, older
@@ -713,9 +709,7 @@ class SweepRunner:
         if cache is None:
             return
         folders = {job.folder.parent for job in jobs if job.folder and job.model is None}
-        legacy = cache / layout.folder_name(
-            targets.task_folder_name(self.legacy_task), version=self.settings.version
-        )
+        legacy = cache / layout.folder_name(self.legacy_task_folder, version=self.settings.version)
         for folder in sorted(folders):
             older = folder == legacy and self.legacy_task != self.task  # served, not written
             try:
