@@ -458,3 +458,13 @@ def test_a_model_told_where_to_write_is_served_from_another_sweep_dir(
     assert [n.rsplit("-", 1)[0] for n in names] == ["lr=0.1", "lr=0.2"]
     uid = ConfDict.from_yaml(task / names[1] / "uid.yaml").flat()
     assert uid == {"lr": 0.2, "output_dir": "${hydra:runtime.output_dir}/fit"}
+
+
+def test_project_root_must_be_a_folder_or_null(sweep: Sweeper, calls: list[tp.Any]) -> None:
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException, match=r"hydra.launcher.project_root"):
+        sweep(counting, ["x=1", "hydra.launcher.project_root=[a,b]"])
+    assert calls == []
+    sweep(counting, ["x=1", "hydra.launcher.project_root=null"])  # null: accepted
+    assert len(calls) == 1
