@@ -20,20 +20,22 @@ from .convert import (
     to_hydra_yaml,
     to_omegaconf,
 )
-from .errors import ConfigError
-from .schema import Loosened, Registration, register, schema, schema_report
+from .errors import ConfigError, SchemaError
+from .schema import Loosened, Registration, register, register_group, schema, schema_report
 from .validate import compose, main, to_model
 
 __all__ = [
     "ConfigError",
     "Loosened",
     "Registration",
+    "SchemaError",
     "apply_overrides",
     "compose",
     "from_omegaconf",
     "main",
     "omegaconf_to_dict",
     "register",
+    "register_group",
     "schema",
     "schema_report",
     "suggest_on_override_errors",
