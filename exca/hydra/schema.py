@@ -115,7 +115,7 @@ class _Conv(tp.NamedTuple):
 
 
 def _json_node(ann: tp.Any) -> tp.Callable[[tp.Any], tp.Any]:
-    adapter = pydantic.TypeAdapter(ann)
+    adapter = _adapter(ann)
 
     def to_node(value: tp.Any) -> tp.Any:
         if value is None or value is MISSING:
@@ -166,6 +166,8 @@ def _convert(ann: tp.Any, owner: str, groups: bool) -> _Conv:
     args = tp.get_args(ann)
     if origin is tp.Annotated:
         inner = _convert(args[0], owner, groups)
+        if inner.type_ is tp.Any:  # written in the JSON form of the whole annotation
+            inner = inner._replace(to_node=_json_node(ann))
         for meta in args[1:]:
             if isinstance(meta, _VALIDATORS):
                 name = getattr(meta.func, "__name__", repr(meta.func))
@@ -181,6 +183,9 @@ def _convert(ann: tp.Any, owner: str, groups: bool) -> _Conv:
     if isinstance(ann, type) and not args:
         if issubclass(ann, enum.Enum):
             return _Conv(ann, _identity, [])
+        if ann is bytes:  # a command line gives strings
+            why = "strings accepted (a command line has no bytes), converted by pydantic"
+            return _Conv(_Union[bytes, str], _plain_enum, [("Union[bytes, str]", why)])
         if ann in _PRIMITIVES:
             return _Conv(ann, _plain_enum, [])
         if issubclass(ann, PurePath):
@@ -349,12 +354,7 @@ def _field_validators(Model: type[pydantic.BaseModel]) -> dict[str, list[tuple[s
         for name in names:
             what = f"{dec.info.mode} validator {dec.cls_var_name}"
             out.setdefault(name, []).append((what, _accepted(dec.func)))
-    for name, info in Model.model_fields.items():
-        for meta in info.metadata:
-            if isinstance(meta, _VALIDATORS):
-                what = f"{_mode(meta)} validator {getattr(meta.func, '__name__', '?')}"
-                out.setdefault(name, []).append((what, _accepted(meta.func)))
-    return out
+    return out  # (validators in Annotated metadata: see _convert)
 
 
 # # # # # DiscriminatedModel hierarchies # # # # #
@@ -489,13 +489,20 @@ def _alternative(ann: tp.Any) -> str:
     )
 
 
+def _adapter(ann: tp.Any) -> tp.Any:
+    try:
+        return pydantic.TypeAdapter(ann)
+    except pydantic.errors.PydanticSchemaGenerationError:  # e.g. an arbitrary class
+        return pydantic.TypeAdapter(ann, config=pydantic.ConfigDict(arbitrary_types_allowed=True))
+
+
 def _check_representable(Model: type, name: str, info: tp.Any, loosened: bool) -> None:
     """Refuses a field no config value can produce (no JSON form: Callable, arbitrary
     classes), unless a validator takes its raw value (``loosened``)."""
-    if loosened:
+    if loosened or "ImportString" in repr(info.annotation) + repr(info.metadata):
         return
     try:
-        pydantic.TypeAdapter(info.annotation).json_schema()
+        _adapter(info.annotation).json_schema()
     except pydantic.errors.PydanticInvalidForJsonSchema:
         problem = "no config value can hold it (it has no plain-data form)"
         raise SchemaError(
@@ -561,16 +568,22 @@ def _build_uncached(Model: type[pydantic.BaseModel], groups: bool) -> _Built:
                 reason = "optional sub-model defaulting to None, checked by pydantic"
                 conv = _any(info.annotation, reason)
             else:
-                conv = _convert(info.annotation, f"{owner}_{name}", groups)
+                if _sub_model(info.annotation) is None:
+                    loosened = name in validators or any(
+                        isinstance(m, _VALIDATORS) for m in info.metadata
+                    )
+                    _check_representable(Model, name, info, loosened)
+                full: tp.Any = info.annotation
+                if info.metadata:  # constraints and validators, as pydantic sees them
+                    full = tp.Annotated[info.annotation, *info.metadata]
+                conv = _convert(full, f"{owner}_{name}", groups)
             for what, accepted in validators.get(name, []):
                 conv = _loosest(conv, accepted, what)
-            _check_representable(Model, name, info, name in validators)
+            loosened = name in validators or any(isinstance(m, _VALIDATORS) for m in info.metadata)
+            _check_representable(Model, name, info, loosened)
             type_: tp.Any = conv.type_
             for schema_type, reason in conv.notes:
                 loose(name, ann_text, schema_type, reason)
-            for meta in info.metadata:
-                if not isinstance(meta, _VALIDATORS):
-                    loose(name, ann_text, _tname(type_), f"constraint {meta!r} checked by pydantic")
             alias = info.validation_alias if isinstance(info.validation_alias, str) else info.alias
             if alias is not None and alias != name:
                 aliases[alias] = name
@@ -758,6 +771,8 @@ def _validate_field(Model: type[pydantic.BaseModel], name: str, data: tp.Any) ->
         return _Failed(f"an error ({first['msg']})")
     except Exception as e:  # e.g. a model validator that needs all the fields
         info = Model.model_fields[name]
+        if isinstance(e, pydantic.errors.PydanticUserError):
+            return _Failed(f"an error ({e})")
         try:
             annotated: tp.Any = tp.Annotated[info.annotation, *info.metadata]
             adapter: tp.Any = pydantic.TypeAdapter(annotated)
@@ -768,9 +783,11 @@ def _validate_field(Model: type[pydantic.BaseModel], name: str, data: tp.Any) ->
 
 
 def _same(a: tp.Any, b: tp.Any) -> bool:
-    """Equal values of the same types, at any depth."""
+    """Equal values of the same types, at any depth (an int default of a float field
+    composing as the equal float is the same: equal models, same uid)."""
     if type(a) is not type(b):
-        return False
+        numbers = (int, float)
+        return type(a) in numbers and type(b) in numbers and a == b
     if isinstance(a, pydantic.BaseModel):
         return _same(a.__dict__, b.__dict__) and a.__pydantic_extra__ == b.__pydantic_extra__
     if isinstance(a, dict):
