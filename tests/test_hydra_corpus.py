@@ -854,3 +854,75 @@ def test_loosened_items_per_model() -> None:
     (item,) = [r for r in report if r.path == "body.mem"]
     assert item.model == "Mem" and "before validator _mem takes str | int" in item.reason
     assert re.search(r"Union\[int, str\]|int \| str", item.schema_type)
+
+
+# # # # # a DiscriminatedModel hierarchy swept as a config group with the exca launcher # # # # #
+
+
+class Warmup(DiscriminatedModel, abc.ABC):
+    start: float = 1.0
+
+    @abc.abstractmethod
+    def rate(self, step: int) -> float: ...
+
+
+class Constant(Warmup):
+    level: float = 0.5
+
+    def rate(self, step: int) -> float:
+        return self.level
+
+
+class Linear(Warmup):
+    steps: int = 10
+
+    def rate(self, step: int) -> float:
+        return self.start * min(1.0, step / self.steps)
+
+
+class Exponential(Warmup):
+    gamma: float = 0.9
+    floor: float = 0.01
+
+    def rate(self, step: int) -> float:
+        return max(self.floor, self.start * self.gamma**step)
+
+
+class Fit(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    step: int = 3
+    warmup: Warmup = Linear(steps=4)
+
+
+def test_hierarchy_swept_as_a_group_with_the_exca_launcher(
+    tmp_path: Path, hydra_restore_singletons: None
+) -> None:
+    from tests.test_hydra_launcher import Sweeper
+
+    reg = exca.hydra.register(Fit, name="fit_warmup")
+    assert reg.groups == {"warmup": ["Constant", "Linear", "Exponential"]}
+    runs: list[tp.Any] = []
+
+    def task(cfg: tp.Any) -> float:
+        fit = exca.hydra.to_model(cfg)
+        runs.append(fit)
+        return fit.warmup.rate(fit.step)
+
+    sweep = Sweeper(tmp_path)
+    options = ["warmup=Constant,Linear,Exponential"]  # Sweeper runs a multirun (-m)
+    first = sweep(task, options, config_name="fit_warmup")
+    # each option with its own fields and defaults (the default option holds Linear(steps=4))
+    assert runs == [Fit(warmup=Constant()), Fit(warmup=Linear(steps=4)), Fit(warmup=Exponential())]
+    assert [r.return_value for r in first] == [0.5, 0.75, pytest.approx(0.729)]
+    # cached per option: the same sweep computes nothing, and returns the same values
+    second = sweep(task, options, config_name="fit_warmup")
+    assert len(runs) == 3
+    assert [r.return_value for r in second] == [r.return_value for r in first]
+    folders = sorted(p.name for p in (sweep.cache / f"{__name__}.Fit,0").iterdir() if p.is_dir())
+    assert len(folders) == 3
+    assert (
+        sum("Exponential" in f for f in folders) == 1 and sum("Constant" in f for f in folders) == 1
+    )
+    # an option's own field: only the new jobs run
+    sweep(task, ["warmup=Exponential", "warmup.gamma=0.9,0.5"], config_name="fit_warmup")
+    assert runs[3:] == [Fit(warmup=Exponential(gamma=0.5))]

@@ -3,9 +3,10 @@
 - :func:`from_omegaconf`, :func:`to_omegaconf`, :func:`to_hydra_yaml`,
   :func:`apply_overrides`: ``ConfDict`` <-> ``DictConfig`` (same uid both ways),
   Hydra-loadable YAML, Hydra override strings applied to a ``ConfDict``;
-- :func:`schema`, :func:`schema_report`, :func:`register`: pydantic models ->
+- :func:`schema`, :func:`schema_report`, :func:`register`, :func:`register_group`: pydantic models ->
   structured-config dataclasses stored in Hydra's ConfigStore, discriminated
-  unions of sub-models -> config groups;
+  unions of sub-models and DiscriminatedModel hierarchies -> config groups;
+  :class:`SchemaError` for a field a config cannot carry unchanged;
 - :func:`to_model`, :func:`compose`, :func:`main`: a composed config ->
   a validated model, with errors naming the key, the value and the expected type.
 
