@@ -298,7 +298,8 @@ SHAPES: list[Shape] = [
     simple("literal_str", tp.Literal["a", "b"], "a", "b", "b", "c"),
     simple("literal_int", tp.Literal[1, 2, 3], 1, 2, "2", "5"),
     simple("literal_mixed", tp.Literal[1, "a"], 1, "a", "a", "b"),
-    simple("enum", Color, Color.RED, Color.BLUE, "BLUE", "PINK"),
+    simple("enum", Color, Color.RED, Color.BLUE, "blue", "BLUE"),
+    simple("optional_enum", Color | None, None, Color.BLUE, "blue", "pink"),
     simple("int_enum", Prio, Prio.LOW, Prio.HIGH, "2", "7"),
     simple("optional_int", int | None, None, 3, "3", "abc"),
     simple("optional_str_default", str | None, "a", None, "null", "body.nope=1", "body.nope"),
@@ -547,7 +548,7 @@ SHAPES: list[Shape] = [
         StrictBody,
         StrictBody(),
         (
-            ["body.color=BLUE", "body.pair=[3,4]", "body.path=/x"],
+            ["body.color=blue", "body.pair=[3,4]", "body.path=/x"],
             StrictBody(color=Color.BLUE, pair=(3, 4), path=Path("/x")),
         ),
         ("body.n=abc", "body.n"),

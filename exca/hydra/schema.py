@@ -182,6 +182,14 @@ def _convert(ann: tp.Any, owner: str, groups: bool) -> _Conv:
         return _Conv(tp.Any, _identity, [("Any", "a None-only field")])
     if isinstance(ann, type) and not args:
         if issubclass(ann, enum.Enum):
+            values = [m.value for m in ann]
+            if all(type(v) is str for v in values) and any(m.name != m.value for m in ann):
+                # OmegaConf reads enum members by name, pydantic (and exca's config dumps)
+                # by value: an enum of the values, so that ``color=red`` composes
+                by_value = _literal(tp.Literal[tuple(values)], owner)
+                if by_value.type_ is not tp.Any and not by_value.notes:
+                    to_value = by_value.to_node
+                    return _Conv(by_value.type_, lambda v: to_value(_plain_enum(v)), [])
             return _Conv(ann, _identity, [])
         if ann is bytes:  # a command line gives strings
             why = "strings accepted (a command line has no bytes), converted by pydantic"
@@ -407,9 +415,16 @@ def _discriminated(info: "pydantic.fields.FieldInfo") -> tuple[str, dict[str, ty
     members: list[tp.Any] = [ann]
     if tp.get_origin(ann) in (tp.Union, types.UnionType):
         members = [a for a in tp.get_args(ann) if a is not type(None)]
+    disc: tp.Any = info.discriminator
+    if len(members) == 1 and tp.get_origin(members[0]) is tp.Annotated:
+        # Optional[Annotated[A | B, Field(discriminator=...)]]: the discriminator is inside
+        inner, *metadata = tp.get_args(members[0])
+        for meta in metadata:
+            disc = getattr(meta, "discriminator", None) or disc
+        if tp.get_origin(inner) in (tp.Union, types.UnionType):
+            members = [a for a in tp.get_args(inner) if a is not type(None)]
     if len(members) == 1:
         return _hierarchy(members[0])
-    disc = info.discriminator
     if not isinstance(disc, str):
         return None
     if len(members) < 2 or not all(_is_model(m) for m in members):
