@@ -213,6 +213,8 @@ class DiscriminatedModel(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(extra="forbid")
     _discriminator_key: tp.ClassVar[str] = "type"
+    # called with each new subclass (exca.hydra adds it to the config groups of its bases)
+    _exca_subclass_hooks: tp.ClassVar[list[tp.Callable[[type], None]]] = []
 
     def __init_subclass__(cls, discriminator_key: str | None = None, **kwargs: tp.Any) -> None:
         if discriminator_key is not None or not any(
@@ -251,6 +253,8 @@ class DiscriminatedModel(pydantic.BaseModel):
                     f"{cls.__module__}.{cls.__qualname__}"
                 )
             registry[name] = cls  # a class defined again (same name) replaces the old one
+        for hook in DiscriminatedModel._exca_subclass_hooks:
+            hook(cls)
 
     @classmethod
     def _keys(cls) -> set[str]:

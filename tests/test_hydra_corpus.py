@@ -927,3 +927,40 @@ def test_hierarchy_swept_as_a_group_with_the_exca_launcher(
     # an option's own field: only the new jobs run
     sweep(task, ["warmup=Exponential", "warmup.gamma=0.9,0.5"], config_name="fit_warmup")
     assert runs[3:] == [Fit(warmup=Exponential(gamma=0.5))]
+
+
+def test_subclass_defined_after_register_is_an_option() -> None:
+    class Base(DiscriminatedModel):
+        rate: float = 1.0
+
+    class First(Base):
+        a: int = 1
+
+    class Holder(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(extra="forbid")
+        part: Base = First()
+
+    reg = exca.hydra.register(Holder, name="late_holder")
+    assert reg.groups == {"part": ["Base", "First"]}
+
+    class Later(Base):  # e.g. defined in a plugin module imported after register
+        b: str = "x"
+
+    obj = exca_compose("late_holder", ["part=Later", "part.b=y"])
+    assert obj == Holder(part=Later(b="y"))
+    assert exca.hydra.register(Holder, name="late_again").groups == {
+        "part": ["Base", "First", "Later"]
+    }
+
+
+def test_override_below_a_missing_node_gives_hydras_error() -> None:
+    class Required(pydantic.BaseModel):
+        table: dict[str, int]
+
+    exca.hydra.register(Required, name="required_table")
+    for composer in (hydra_compose, exca_compose):
+        with pytest.raises(Exception) as info:
+            composer("required_table", ["table.a=1"])
+        assert "Missing mandatory value: table" in _text(info.value)
+    # Hydra merges a dict into the typed node: ++ gives a required dict at once
+    assert exca_compose("required_table", ["++table={a:1}"]) == Required(table={"a": 1})

@@ -301,7 +301,10 @@ def _apply_parsed_overrides(overrides: "list[Override]", cfg: DictConfig) -> Non
                 raise ConfigCompositionException(f"{e}: {where}: {cause}") from e.__cause__
             hint = ""
             if override.package is None and not (override.is_add() or override.is_force_add()):
-                exists = OmegaConf.select(cfg, key, throw_on_missing=False, default=_NOTHING)
+                try:
+                    exists = OmegaConf.select(cfg, key, throw_on_missing=False, default=_NOTHING)
+                except Exception:  # below a ??? node: OmegaConf's own error says it
+                    exists = None
                 if exists is _NOTHING:
                     hint = _suggestion(cfg, key)
             if not hint:

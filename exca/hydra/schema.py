@@ -28,6 +28,7 @@ import inspect
 import math
 import types
 import typing as tp
+import warnings
 from pathlib import Path, PurePath
 
 import pydantic
@@ -76,7 +77,13 @@ class _Group:
     """A discriminated union of sub-models, expressed as a Hydra config group."""
 
     path: str  # dotted path relative to the model owning the field tree
-    options: dict[str, type[pydantic.BaseModel]]
+    fixed: dict[str, type[pydantic.BaseModel]]
+    base: type | None = None  # a DiscriminatedModel class: the options follow its subclasses
+
+    @property
+    def options(self) -> dict[str, type[pydantic.BaseModel]]:
+        found = _hierarchy(self.base) if self.base is not None else None
+        return found[1] if found is not None else self.fixed
 
 
 @dataclasses.dataclass
@@ -558,7 +565,8 @@ def _build_uncached(Model: type[pydantic.BaseModel], groups: bool) -> _Built:
                 disc = None  # recursive: an option holds this field again (typed Any below)
             if disc is not None:
                 _, options = disc
-                group_list.append(_Group(name, options))
+                base = _sub_model(info.annotation)
+                group_list.append(_Group(name, options, base if _hierarchy(base) else None))
                 node_default = None if not info.is_required() and info.default is None else MISSING
                 specs.append((name, tp.Any, dataclasses.field(default=node_default)))
                 converters[name] = lambda v: None if v is None else MISSING
@@ -613,7 +621,9 @@ def _build_uncached(Model: type[pydantic.BaseModel], groups: bool) -> _Built:
                 sub = _CACHE.get((sub_model, _is_model(info.annotation) and groups))
                 if sub is not None:
                     report.extend(_prefixed(sub.report, name))
-                    group_list.extend(_Group(f"{name}.{g.path}", g.options) for g in sub.groups)
+                    group_list.extend(
+                        _Group(f"{name}.{g.path}", g.fixed, g.base) for g in sub.groups
+                    )
             if info.is_required() and _single_literal(info) is not MISSING:
                 field = dataclasses.field(default=conv.to_node(_single_literal(info)))
             elif info.is_required() and name in nested and _is_model(info.annotation):
@@ -1021,7 +1031,30 @@ def _with_defaults(
 def _store_groups(root: tp.Any, built: _Built, prefix: str, created: dict[str, list[str]]) -> None:
     for g in built.groups:
         group_path = f"{prefix}/{g.path.replace('.', '/')}" if prefix else g.path.replace(".", "/")
-        _store_options(group_path, g.options, _default_at(root, g.path), created)
+        _store_options(group_path, g.options, _default_at(root, g.path), created, g.base)
+
+
+# group path -> DiscriminatedModel base: a subclass defined later becomes an option too
+_HIERARCHY_GROUPS: dict[str, type] = {}
+
+
+def _late_subclass(cls: type) -> None:
+    """Called by DiscriminatedModel for each new subclass (see ``_exca_subclass_hooks``):
+    an option of the groups stored so far for its bases."""
+    from hydra.core.config_store import ConfigStore
+
+    for path, base in list(_HIERARCHY_GROUPS.items()):
+        if not issubclass(cls, base) or inspect.isabstract(cls):
+            continue
+        try:
+            ConfigStore.instance().list(path)
+        except OSError:  # the ConfigStore was reset since: nothing to extend
+            continue
+        try:
+            _store_options(path, {cls.__name__: tp.cast(type[pydantic.BaseModel], cls)}, None, {})
+        except SchemaError as e:
+            msg = f"{cls.__qualname__} is not an option of the config group {path!r}: {e}"
+            warnings.warn(msg, stacklevel=3)
 
 
 def _store_options(
@@ -1029,11 +1062,18 @@ def _store_options(
     options: dict[str, type[pydantic.BaseModel]],
     instance: tp.Any,
     created: dict[str, list[str]],
+    base: type | None = None,
 ) -> None:
     """One ConfigStore option per class, its nested groups under ``group_path/<field>``;
-    the option of ``instance``'s class holds its values."""
+    the option of ``instance``'s class holds its values. With a DiscriminatedModel
+    ``base``, subclasses defined later are added as they are defined."""
     from hydra.core.config_store import ConfigStore
 
+    if base is not None:
+        _HIERARCHY_GROUPS[group_path] = base
+        hooks = getattr(base, "_exca_subclass_hooks", None)
+        if isinstance(hooks, list) and _late_subclass not in hooks:
+            hooks.append(_late_subclass)
     cs = ConfigStore.instance()
     for tag, member in options.items():
         sub = _build(member, True)
@@ -1088,7 +1128,8 @@ def register_group(
         except SchemaError as e:
             raise _nested_error(e, f"[{tag}]") from None
     created: dict[str, list[str]] = {}
-    _store_options(group.strip("/"), classes, default, created)
+    base = options if _hierarchy(options) is not None else None
+    _store_options(group.strip("/"), classes, default, created, base)
     return created
 
 
