@@ -964,3 +964,44 @@ def test_override_below_a_missing_node_gives_hydras_error() -> None:
         assert "Missing mandatory value: table" in _text(info.value)
     # Hydra merges a dict into the typed node: ++ gives a required dict at once
     assert exca_compose("required_table", ["++table={a:1}"]) == Required(table={"a": 1})
+
+
+def test_hierarchy_swept_from_the_command_line(tmp_path: Path) -> None:
+    """``python app.py -m hydra/launcher=exca_inline warmup=...``, twice: the second
+    sweep computes nothing (counted by the task itself)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    runs = tmp_path / "runs.jsonl"
+    env = dict(os.environ, WARMUP_RUNS=str(runs), PYTHONPATH=str(root))
+    env.pop("HYDRA_FULL_ERROR", None)
+
+    def sweep(*overrides: str) -> list[dict[str, tp.Any]]:
+        cmd = [
+            sys.executable,
+            str(root / "tests" / "hydra_apps" / "warmup_app.py"),
+            "-m",
+            "hydra/launcher=exca_inline",
+            f"hydra.launcher.cache_folder={tmp_path / 'cache'}",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+            "hydra/job_logging=none",
+            "hydra/hydra_logging=none",
+            *overrides,
+        ]
+        proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        if not runs.exists():
+            return []
+        return [json.loads(line) for line in runs.read_text().splitlines()]
+
+    done = sweep("warmup=Constant,Linear,Exponential")
+    assert sorted(d["warmup"]["type"] for d in done) == ["Constant", "Exponential", "Linear"]
+    linear = next(d["warmup"] for d in done if d["warmup"]["type"] == "Linear")
+    assert linear == {"type": "Linear", "start": 1.0, "steps": 4}  # the field's default
+    assert len(sweep("warmup=Constant,Linear,Exponential")) == 3  # all cached
+    done = sweep("warmup=Linear,Exponential", "warmup.start=1.0,2.0")
+    assert len(done) == 5  # only the two start=2.0 jobs ran
+    assert {d["warmup"]["start"] for d in done[3:]} == {2.0}

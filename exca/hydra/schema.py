@@ -523,8 +523,12 @@ def _check_representable(Model: type, name: str, info: tp.Any, loosened: bool) -
     classes), unless a validator takes its raw value (``loosened``)."""
     if loosened or "ImportString" in repr(info.annotation) + repr(info.metadata):
         return
+    if _sub_model(info.annotation) is not None:
+        return  # its own fields were checked when its schema was built
     try:
-        _adapter(info.annotation).json_schema()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pydantic.json_schema.PydanticJsonSchemaWarning)
+            _adapter(info.annotation).json_schema()
     except pydantic.errors.PydanticInvalidForJsonSchema:
         problem = "no config value can hold it (it has no plain-data form)"
         raise SchemaError(
