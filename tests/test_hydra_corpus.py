@@ -366,6 +366,8 @@ SHAPES: list[Shape] = [
         PlainUnion(),
         (["body.x.a=5"], PlainUnion(x=PlainA(a=5))),
         ("body.x.a=abc", "body.x.a"),
+        # no group for a union without discriminator: another member replaces the value
+        (["body.x=null", "body.x={b:y}"], PlainUnion(x=PlainB(b="y")), Sgd()),
     ),
     simple("constrained_float", float, pydantic.Field(0.1, gt=0), 0.5, "0.5", "-1"),
     simple("constrained_str", str, pydantic.Field("ab", min_length=2), "xyz", "xyz", "a"),
