@@ -762,7 +762,7 @@ REFUSED = [
     pytest.param(WithArray, "body.arr", "ndarray", "plain-data form", id="arbitrary_type"),
     pytest.param(WithAnyCallable, "body.fn", "Any", "plain-data form", id="any_with_a_function"),
     pytest.param(
-        WithSubclassDefault, "body.inner", "Inner", "would compose back as", id="subclass_default"
+        WithSubclassDefault, "body.inner", "Inner", "a subclass of Inner", id="subclass_default"
     ),
     pytest.param(
         WithForeignOption, "body.bad", "Sched", "not an option", id="default_not_an_option"

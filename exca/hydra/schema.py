@@ -727,7 +727,7 @@ def _check_defaults(Model: type[pydantic.BaseModel], built: _Built, groups: bool
             data = _node_data(Model, built, name, default)
         except SchemaError:
             raise
-        except Exception as e:  # OmegaConf refuses the value
+        except Exception as e:  # OmegaConf refuses the value (SchemaError: raised as is)
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
             problem = f"its default {default!r} cannot be held by the config ({msg})"
             raise SchemaError(
@@ -842,8 +842,16 @@ def _node_data(Model: type, built: _Built, name: str, value: tp.Any) -> tp.Any:
         return _composed(option, value)
     if name in built.nested and isinstance(value, pydantic.BaseModel):
         sub = built.nested[name]
-        if type(value) is not sub and _hierarchy(sub) is None:
-            return {"__class__": type(value).__name__}  # a subclass: validates as sub, refused
+        if type(value) is not sub:
+            problem = (
+                f"its default is a {type(value).__qualname__}, a subclass of {sub.__qualname__}: "
+                "the config only holds the fields of the declared class"
+            )
+            alternative = (
+                "declare the field with the subclass, or make the base a "
+                "DiscriminatedModel (then a config group with an option per subclass)"
+            )
+            raise SchemaError(Model.__qualname__, name, sub.__qualname__, problem, alternative)
         return _composed(sub, value)
     holder = dataclasses.make_dataclass("Holder", [(name, _field_type(built.cls, name))])
     cfg = OmegaConf.structured(holder(**{name: built.converters[name](value)}))
