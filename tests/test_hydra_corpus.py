@@ -112,6 +112,19 @@ class CosineSched(Sched):
     floor: float = 0.0
 
 
+class Opt(DiscriminatedModel):
+    pass
+
+
+class AliasOpt(Opt):
+    learning_rate: float = pydantic.Field(0.1, alias="lr")
+
+
+class OtherOpt(Opt):
+    color: Color = Color.RED
+    pair: tuple[int, int] = (1, 2)
+
+
 T = tp.TypeVar("T")
 
 
@@ -285,10 +298,23 @@ AnnotatedMem = body(
 )
 DictInt = body("dict_int_str", x=(dict[int, str], {1: "a"}))
 PlainUnion = body("plain_union_models", x=(PlainA | PlainB, PlainA()))
+OptBody = body("hierarchy_alias", opt=(Opt, AliasOpt()))
 ImportBody = body("import_string", fn=(pydantic.ImportString[Callable[[float], float]], math.sqrt))
 
 
 SHAPES: list[Shape] = [
+    Shape(
+        "hierarchy_alias",
+        OptBody,
+        OptBody(),
+        (["body.opt.learning_rate=0.5"], OptBody(opt=AliasOpt(lr=0.5))),
+        ("body.opt.learning_rate=abc", "body.opt.learning_rate"),
+        (
+            ["body/opt=OtherOpt", "body.opt.color=blue", "body.opt.pair=[3,4]"],
+            OptBody(opt=OtherOpt(color=Color.BLUE, pair=(3, 4))),
+            Sgd(),
+        ),
+    ),
     simple("int", int, 1, 2, "2", "abc"),
     simple("float", float, 0.5, 0.25, "0.25", "abc"),
     simple("float_int_default", float, 1, 2.5, "2.5", "abc"),

@@ -784,6 +784,9 @@ def _fix(info: tp.Any) -> str:
     )
 
 
+_CONTEXT = {"exca.by_name": True}  # as in to_model (see exca.helpers.BY_NAME_CONTEXT)
+
+
 class _Failed(Exception):
     pass
 
@@ -793,7 +796,7 @@ def _validate_field(Model: type[pydantic.BaseModel], name: str, data: tp.Any) ->
     obj = Model.model_construct()
     try:
         Model.__pydantic_validator__.validate_assignment(
-            obj, name, data, strict=False, by_alias=True, by_name=True
+            obj, name, data, strict=False, by_alias=True, by_name=True, context=_CONTEXT
         )
     except pydantic.ValidationError as e:
         first = e.errors()[0]
@@ -805,7 +808,9 @@ def _validate_field(Model: type[pydantic.BaseModel], name: str, data: tp.Any) ->
         try:
             annotated: tp.Any = tp.Annotated[info.annotation, *info.metadata]
             adapter: tp.Any = pydantic.TypeAdapter(annotated)
-            return adapter.validate_python(data, strict=False, by_alias=True, by_name=True)
+            return adapter.validate_python(
+                data, strict=False, by_alias=True, by_name=True, context=_CONTEXT
+            )
         except Exception:
             return _Failed(f"an error ({e})")
     return obj.__dict__.get(name)

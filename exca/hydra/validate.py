@@ -190,11 +190,15 @@ def _validate(Model: type[M], data: dict[str, tp.Any]) -> M:
     paths or dates are the expected forms."""
     from .schema import _is_strict
 
+    # exca.helpers.BY_NAME_CONTEXT (not imported: helpers imports the infras): a
+    # DiscriminatedModel validates its subclass by name too
+    kwargs: dict[str, tp.Any] = {"by_alias": True, "by_name": True}
+    kwargs["context"] = {"exca.by_name": True}
     if _is_strict(Model):
         import pydantic_core
 
-        return Model.model_validate_json(pydantic_core.to_json(data), by_alias=True, by_name=True)
-    return Model.model_validate(data, by_alias=True, by_name=True)
+        return Model.model_validate_json(pydantic_core.to_json(data), **kwargs)
+    return Model.model_validate(data, **kwargs)
 
 
 def _to_dicts(value: tp.Any) -> tp.Any:
