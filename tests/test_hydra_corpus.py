@@ -776,11 +776,21 @@ class WithForeignOption(pydantic.BaseModel):
     bad: Sched = pydantic.Field(default_factory=lambda: Special())  # type: ignore[arg-type,return-value]
 
 
+class StrictTupleOpt(Opt):
+    model_config = pydantic.ConfigDict(strict=True)
+    pair: tuple[int, int] = (1, 2)
+
+
+class WithStrictOption(pydantic.BaseModel):
+    opt: Opt = StrictTupleOpt()
+
+
 class WithTupleAny(pydantic.BaseModel):
     extra: tp.Any = (1, 2)
 
 
 REFUSED = [
+    pytest.param(WithStrictOption, "body.opt", "Opt", "strict=False", id="strict_option_tuple"),
     pytest.param(WithCallable, "body.fn", "Callable", "ImportString", id="callable_default"),
     pytest.param(
         WithRequiredCallable, "body.fn", "Callable", "ImportString", id="callable_required"

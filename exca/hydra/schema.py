@@ -755,7 +755,9 @@ def _check_defaults(Model: type[pydantic.BaseModel], built: _Built, groups: bool
             continue
         seen = back.args[0] if isinstance(back, _Failed) else f"{back!r} ({type(back).__name__})"
         problem = f"its default {default!r} ({type(default).__name__}) would compose back as {seen}"
-        raise SchemaError(Model.__qualname__, name, _tname(info.annotation), problem, _fix(info))
+        raise SchemaError(
+            Model.__qualname__, name, _tname(info.annotation), problem, _fix(info, back)
+        )
 
 
 def _json_same(
@@ -775,7 +777,12 @@ def _json_same(
         return False
 
 
-def _fix(info: tp.Any) -> str:
+def _fix(info: tp.Any, back: tp.Any = None) -> str:
+    if isinstance(back, _Failed):
+        return (
+            "make the field accept its own plain-data form (e.g. pydantic.Field(strict=False) "
+            "for a tuple or an enum in a strict model, or a validator taking the JSON form)"
+        )
     if _hierarchy(_sub_model(info.annotation)) is not None or _discriminated(info) is not None:
         return "use a default whose class is one of the group's options"
     return (
