@@ -234,6 +234,7 @@ def test_the_ml_template_on_slurm(tmp_path: Path, basic_files: list[list[str]]) 
     args = ["hydra/launcher=exca_slurm", "hydra.launcher.timeout_min=5"]
     args += [f"hydra.launcher.cache_folder={tmp_path / 'cache'}", "model.optimizer.lr=0.001,0.002"]
     log, first = project.sweep(*args)
+    assert "[exca_slurm] submitted 2 jobs" in log, log  # one array on the cluster
     assert project.executions() == 2 and [files(job) for job in first] == basic_files
     log, second = project.sweep(*args)
     assert "0 to run, 2 cached" in log and project.executions() == 2
