@@ -55,17 +55,18 @@ class Project:
     def executions(self) -> int:
         return len(self.runs.read_text().splitlines()) if self.runs.exists() else 0
 
-    def sweep(self, *args: str, check: bool = True) -> tuple[str, list[Path]]:
-        """Runs ``python src/train.py -m ARGS`` from the project; returns the log and the
-        new sweep dir's job dirs."""
+    def sweep(self, *args: str, check: bool = True, cwd: str = ".") -> tuple[str, list[Path]]:
+        """Runs ``python src/train.py -m ARGS`` from the project (or its sub-folder
+        ``cwd``); returns the log and the new sweep dir's job dirs."""
         env = {k: v for k, v in os.environ.items() if k != "PROJECT_ROOT"}
         env["EXCA_TEST_RUNS"] = str(self.runs)
         multiruns = self.path / "logs" / "train" / "multiruns"
         before = set(multiruns.iterdir()) if multiruns.exists() else set()
-        cmd = [sys.executable, "src/train.py", "-m", *args]
+        script = os.path.relpath(self.path / "src" / "train.py", self.path / cwd)
         proc = subprocess.run(
-            cmd, cwd=self.path, env=env, capture_output=True, text=True, timeout=600, check=False
-        )
+            [sys.executable, script, "-m", *args],
+            cwd=self.path / cwd, env=env, capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
         log = proc.stdout + proc.stderr
         if check:
             assert proc.returncode == 0, log
@@ -186,6 +187,12 @@ def test_a_clone_of_the_project_shares_the_cache(tmp_path: Path) -> None:
     assert "2 to run, 0 cached" in log and first.executions() == 6
     log, _ = first.sweep(*args, "hydra.launcher.project_root=null")
     assert "0 to run, 2 cached" in log and first.executions() == 6
+    # launched from a sub-folder: the project root is told (the launch dir is not it)
+    root = ["hydra.launcher.project_root=${oc.env:PROJECT_ROOT}"]
+    log, _ = first.sweep(*args, *root, cwd="src")  # paths.work_dir: ${project_root}/src
+    assert "2 to run, 0 cached" in log and first.executions() == 8
+    log, _ = clone.sweep(*args, *root, cwd="src")
+    assert "0 to run, 2 cached" in log and first.executions() == 8
     # another project (another folder name) with the same layout: its own cache
     other = Project(tmp_path / "c" / "other", runs)
     log, _ = other.sweep(*args)
