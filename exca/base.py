@@ -732,9 +732,8 @@ class BaseInfra(Execution, _Location):
         """
         if self._checked or self.folder is None:
             return
-        folder = self.uid_folder()
-        assert folder is not None
-        done = UidFolder(folder).check_configs(
+        entry = self._entry()
+        done = entry.check_configs(
             self._uid_config(),
             full_uid=lambda: self.config(uid=True, exclude_defaults=False),
             full=lambda: self.config(uid=False, exclude_defaults=False),
@@ -742,9 +741,15 @@ class BaseInfra(Execution, _Location):
         )
         self._checked = bool(done)
         if done == "checked":  # dumps written earlier: the defaults may have changed since
-            self._check_defaults(folder)
+            self._check_defaults(entry)
 
-    def _check_defaults(self, folder: Path) -> None:
+    def _entry(self) -> UidFolder:
+        """The uid folder (requires ``folder``)."""
+        folder = self.uid_folder()
+        assert folder is not None
+        return UidFolder(folder)
+
+    def _check_defaults(self, entry: UidFolder) -> None:
         """Raises if the class defaults changed since the folder's results were computed:
         ``full-uid.yaml`` (the uid config with the defaults) must still match, as exca
         0.6.0 checks. The uid only holds non-default values, so a changed default would
@@ -755,7 +760,6 @@ class BaseInfra(Execution, _Location):
         and its sub-models': they hold the defaults) and the same uid config (the uid
         folder, whose ``uid.yaml`` was checked first). Exclusions computed per object
         (``exclude_from_cache_uid`` as a callable or a method) are always checked."""
-        entry = UidFolder(folder)
         stamp = entry.full_uid_stamp()
         if stamp is None:
             return

@@ -117,7 +117,7 @@ class MapInfra(BaseInfra):
             if folder is None:  # in RAM only: no entry
                 cd = CacheDict(folder=None, **options)
             else:
-                cd = UidFolder(folder).cache_dict(**options)
+                cd = UidFolder(folder).item_cache_dict(**options)
             self._cd = cd
         return cd
 

@@ -157,12 +157,9 @@ class TaskInfra(BaseInfra):
 
     # ---- cache ----
     def _entry(self) -> UidFolder:
-        """The uid folder (requires ``folder``)."""
         entry = self._cd
         if entry is None:
-            folder = self.uid_folder()
-            assert folder is not None
-            entry = self._cd = UidFolder(folder)
+            entry = self._cd = super()._entry()
         return entry
 
     def _is_cached(self) -> bool:

@@ -61,7 +61,9 @@ from .cachedict.index import (
     IndexView,
     entry_info,
     read_last_use,
+    summarize_keys,
 )
+from .cachedict.index import Entry as IndexEntry
 from .confdict import ConfDict
 
 __all__ = [
@@ -324,7 +326,7 @@ class UidFolder:
     __slots__ = ("_cd", "path")
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+        self.path = path if isinstance(path, Path) else Path(path)  # (parsed once: hot path)
         self._cd: CacheDict[tp.Any] | None = None
 
     def __repr__(self) -> str:
@@ -484,15 +486,18 @@ class UidFolder:
             ) from e
 
     # ---- result (the "result" key of a TaskInfra or a Hydra launcher job)
-    def cache_dict(self, **options: tp.Any) -> CacheDict[tp.Any]:
-        """The entry's CacheDict: with no option, the process's shared one holding a
-        result (Pickle by default); with options (``cache_type``, ``keep_in_ram``...,
-        as :class:`~exca.cachedict.CacheDict` takes), a new one (a MapInfra's items)."""
-        if options:
-            return CacheDict(folder=self.path, **options)
-        if self._cd is None:
-            self._cd = _shared_cache_dict(self.path)
-        return self._cd
+    def cache_dict(self) -> CacheDict[tp.Any]:
+        """The entry's CacheDict holding one result (Pickle by default): the process's
+        shared one for this folder."""
+        cd = self._cd
+        if cd is None:
+            cd = self._cd = _shared_cache_dict(self.path)
+        return cd
+
+    def item_cache_dict(self, **options: tp.Any) -> CacheDict[tp.Any]:
+        """A new CacheDict of the entry's items (a MapInfra's), with ``options`` as
+        :class:`~exca.cachedict.CacheDict` takes them (``cache_type``, ``keep_in_ram``...)."""
+        return CacheDict(folder=self.path, **options)
 
     def has_result(self, legacy: bool = True) -> bool:
         """True if the entry holds a result (also one kept by exca 0.6.0, if ``legacy``)."""
@@ -553,14 +558,20 @@ class UidFolder:
         """:func:`exca.claims.compute_keys_once` on this folder (a MapInfra's items)."""
         claims.compute_keys_once(self.path, **kwargs)
 
-    def result_line(self) -> dict[str, tp.Any] | None:
+    def result_line(self, entry: IndexEntry | None = None) -> dict[str, tp.Any] | None:
         """The parsed index line of the result (what is stored, not the value), None if
-        there is no result; :class:`DamagedEntryError` if the line is not valid JSON."""
-        view = IndexView(self.path)
-        view.refresh()
-        raw = view.entries.get(RESULT)
-        if raw is None:
-            return None
+        there is no result; :class:`DamagedEntryError` if the line is not valid JSON.
+        ``entry``: the result's index entry, if known (:func:`~exca.cachedict.index.summarize_keys`)."""
+        if entry is not None:
+            return self._parse_result_line(entry)
+        _, key, raw = summarize_keys(self.path)  # (the common case: one key)
+        if key != RESULT:
+            view = IndexView(self.path)
+            view.refresh()
+            raw = view.entries.get(RESULT)
+        return None if raw is None else self._parse_result_line(raw)
+
+    def _parse_result_line(self, raw: IndexEntry) -> dict[str, tp.Any]:
         try:
             return entry_info(raw)
         except GarbledLineError as e:
@@ -780,34 +791,60 @@ class UidFolder:
         atomic_write_text(self.path / ORIGIN, text)
 
     # ---- damage
-    def problems(self, result: bool = True) -> list[str]:
+    def problems(self, result: bool | IndexEntry = True) -> list[str]:
         """What is damaged in the entry (each naming the file), empty if nothing: a
-        result line that is not valid JSON (``result``: check it), a config dump that is
-        not valid YAML, a link where this package writes its last-use stamp."""
+        result line that is not valid JSON (``result``: check it, or its index entry if
+        known), a ``config.yaml`` that is not valid YAML, a link where this package writes
+        its last-use stamp."""
         out = []
-        stamp = self.path / LAST_USE
-        if stamp.is_symlink():
+        folder = os.fspath(self.path)  # (os.path: called for every entry by `exca ls`)
+        stamp = os.path.join(folder, LAST_USE)
+        if os.path.islink(stamp):
             out.append(
                 f"{stamp} is a link: exca writes its last-use stamp there and never follows "
                 "a link it did not create (remove the link)"
             )
         if result:
             try:
-                self.result_line()
+                self.result_line(result if isinstance(result, tuple) else None)
             except DamagedEntryError as e:
                 out.append(str(e))
-        for name in (UID, CONFIG):
-            text = self.config_text(full=name == CONFIG)
-            if text is None:
-                continue
-            try:
-                ConfDict.from_yaml(text)
-            except Exception as e:
-                out.append(
-                    f"{self.path / name} is not a valid config ({type(e).__name__}: "
-                    f"{_first_line(e)})"
-                )
+        config = os.path.join(folder, CONFIG)  # (uid.yaml: checked by every use of the entry)
+        try:
+            with open(config, "rb") as f:
+                error = _yaml_error(f.read())
+        except (FileNotFoundError, NotADirectoryError):
+            error = None
+        if error is not None:
+            out.append(f"{config} is not a valid config ({error})")
         return out
+
+
+def _yaml_error(text: str | bytes) -> str | None:
+    """Why ``text`` is not valid YAML, or None (a syntax check only: no object built;
+    with libyaml, the parser runs in C: about 10 us for a config dump)."""
+    import yaml
+
+    try:
+        from yaml import _yaml
+
+        parser: tp.Any = _yaml.CParser(text)
+        check: tp.Callable[[], tp.Any] = parser.raw_parse  # no Python object per event
+    except (ImportError, AttributeError):  # without libyaml: the parser's events
+        loader = yaml.SafeLoader(text)
+        parser = loader
+
+        def check() -> None:
+            while loader.check_event():
+                loader.get_event()
+
+    try:
+        check()
+    except yaml.YAMLError as e:
+        return f"{type(e).__name__}: {_first_line(e)}"
+    finally:
+        parser.dispose()
+    return None
 
 
 def _first_line(error: BaseException) -> str:

@@ -682,16 +682,25 @@ _COUNT_LINE = {
 
 def count_keys(folder: Path) -> tuple[int, str | None]:
     """(number of live keys, the key if there is exactly one) of the index files of
-    ``folder``, as :class:`IndexView` would list them, without building an object per
-    entry in the common case: standard lines with distinct keys across all files, no
-    tombstone nor clear marker (one regular-expression pass per file gives the keys;
-    anything else is merged by :class:`IndexView`)."""
+    ``folder``, as :class:`IndexView` would list them (see :func:`summarize_keys`)."""
+    n, key, _ = summarize_keys(folder)
+    return n, key
+
+
+def summarize_keys(folder: Path) -> tuple[int, str | None, Entry | None]:
+    """(number of live keys, the key and its entry if there is exactly one) of the index
+    files of ``folder``, as :class:`IndexView` would list them, without building an
+    object per entry in the common case: standard lines with distinct keys across all
+    files, no tombstone nor clear marker (one regular-expression pass per file gives the
+    keys; anything else is merged by :class:`IndexView`). The entry's line is not
+    parsed."""
     try:
         names = sorted(e.name for e in os.scandir(folder) if e.name.endswith(INFO_SUFFIX))
     except FileNotFoundError:
-        return 0, None
+        return 0, None, None
     keys: set[bytes] = set()
     total = 0
+    single: Entry | None = None
     for name in names:
         try:
             with (folder / name).open("rb") as f:
@@ -722,14 +731,17 @@ def count_keys(folder: Path) -> tuple[int, str | None]:
                 break  # a garbled key (IndexView skips its line with a warning)
         keys.update(found)
         total += n
+        if n == 1:
+            single = (name, data.count(b"\n", 0, start) + 1, chunk)
         if len(keys) != total:
             break  # a key written twice: the newest line wins (IndexView)
     else:
         if total == 1:
-            return 1, next(iter(keys)).decode("utf8")
-        return total, None
+            return 1, next(iter(keys)).decode("utf8"), single
+        return total, None, None
     view = IndexView(folder)
     view.refresh()
     if len(view.entries) == 1:
-        return 1, next(iter(view.entries))
-    return len(view.entries), None
+        key, entry = next(iter(view.entries.items()))
+        return 1, key, entry
+    return len(view.entries), None, None

@@ -17,7 +17,7 @@ import typing as tp
 from pathlib import Path
 
 from .. import claims, sweeps
-from ..cachedict.index import INFO_SUFFIX, count_keys
+from ..cachedict.index import INFO_SUFFIX, summarize_keys
 from ..uidfolder import CONFIG, JOB, LOCK, RESULT, UID, DamagedEntryError, UidFolder
 
 __all__ = [
@@ -200,14 +200,14 @@ def entry(path: str | Path, jobs: bool = True) -> Entry:
     folder = UidFolder(path)
     parent = path.parent.name
     method, _, version = parent.rpartition(",") if "," in parent else ("", "", "")
-    items, only_key = count_keys(path)
+    items, only_key, only_entry = summarize_keys(path)
     size, newest = _walk_size(path)
     used = folder.last_use()
     last = max(newest, (used or 0) / 1e9) or None
     job_id = slurm = None
     kind: tp.Literal["task", "map"] = "task"
     state: State
-    problems = folder.problems(result=only_key == RESULT)
+    problems = folder.problems(result=only_entry if only_key == RESULT and only_entry else False)
     if problems:
         state = "damaged"
         if items and only_key != RESULT:
