@@ -515,7 +515,8 @@ class UidFolder:
     def write_result(self, value: tp.Any, what: str = "") -> tp.Any:
         """Stores ``value`` as the result, unless one is stored already (checked under the
         folder lock: concurrent computations of the same entry all end up returning the
-        first stored result); returns the stored result."""
+        first stored result), and removes the failure record of an earlier computation;
+        returns the stored result."""
         cd = self.cache_dict()
         with self.lock():
             if RESULT in cd:  # computed meanwhile by another process
@@ -523,6 +524,7 @@ class UidFolder:
                 return cd[RESULT]
             with cd.writer() as writer:
                 writer[RESULT] = value
+            (self.path / ERROR).unlink(missing_ok=True)  # a failure recorded before is over
         return value
 
     def compute_once(

@@ -290,3 +290,14 @@ def test_module_docstring_lists_every_file() -> None:
     doc = textwrap.dedent(module.__doc__ or "")
     missing = [name for name in module.FILES if name not in doc]
     assert missing == []
+
+
+def test_a_result_stored_after_a_failure_ends_it(tmp_path: Path) -> None:
+    folder = UidFolder(tmp_path / "e")
+    recorded = folder.record_failure(ValueError("first"), ran_by="a test")
+    assert recorded is not None and recorded.source == str(folder.path / ERROR)
+    failure = folder.failure()
+    assert failure is not None and (failure.type, failure.message) == ("ValueError", "first")
+    assert failure.ran_by == "a test"
+    assert folder.write_result(1) == 1
+    assert folder.failure() is None and not (folder.path / ERROR).exists()
