@@ -47,6 +47,7 @@ __all__ = [
     "SUPPORTED_VERSIONS",
     "UidTypeError",
     "UnresolvedConfigError",
+    "readable_part",
     "simplify",
     "to_uid",
     "uid_parts",
@@ -535,3 +536,9 @@ def to_uid(data: tp.Any, version: int = DEFAULT_VERSION) -> str:
     if not string:
         return ""
     return string + "-" + _md5(hashed.encode("utf8")).hexdigest()[:8]
+
+
+def readable_part(text: str) -> str:
+    """``text`` as the readable part of a folder name: cleaned and cut as a uid's string
+    (version 2 rules: folder-safe characters, at most 82 characters)."""
+    return _cut2(_clean2(text))

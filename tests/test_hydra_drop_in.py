@@ -212,8 +212,8 @@ def test_a_cached_job_gets_the_files_of_its_original_run(
         return
     assert (served / "model.ckpt").read_text() == "weights 1"
     assert (served / "plots" / "loss.txt").read_text() == "0.1"
-    assert (served / "model.ckpt").is_symlink() == (how == "link")
-    assert (served / "plots").is_symlink() == (how == "link")
+    # never links a served job could write through (tests/test_hydra_uidrule.py)
+    assert not (served / "model.ckpt").is_symlink() and not (served / "plots").is_symlink()
     assert f"computed in {original}" in "\n".join(artifacts_log.lines)
 
 
@@ -235,13 +235,13 @@ def test_a_missing_original_output_dir_is_a_warning(sweep: Sweeper, artifacts_lo
 def test_now_in_the_uid_is_warned_once(sweep: Sweeper, plan_log: PlanLog) -> None:
     task = Task()
     sweep(task, ["x=1,2", "+stamp=${now:%H-%M-%S-%f}"])
-    warnings = [line for line in plan_log.lines if "changes at every run" in line]
+    warnings = [line for line in plan_log.lines if "change from run to run" in line]
     assert len(warnings) == 1  # once for the sweep, not once per job
     assert "stamp = '${now:%H-%M-%S-%f}'" in warnings[0]
     assert "hydra.launcher.exclude_from_uid=[stamp]" in warnings[0]
     plan_log.lines.clear()
     sweep(task, ["x=1", "+stamp=${now:%H}", "hydra.launcher.exclude_from_uid=[stamp]"])
-    assert not any("changes at every run" in line for line in plan_log.lines)
+    assert not any("change from run to run" in line for line in plan_log.lines)
     # a resolver the user lists
     from omegaconf import OmegaConf
 
@@ -252,7 +252,7 @@ def test_now_in_the_uid_is_warned_once(sweep: Sweeper, plan_log: PlanLog) -> Non
         )
     finally:
         OmegaConf.clear_resolver("run_token")
-    assert any("token = '${run_token:}' changes" in line for line in plan_log.lines)
+    assert any("token = '${run_token:}': 'tok' (job #0)" in line for line in plan_log.lines)
 
 
 # # # # # cache folders interpolating Hydra's config (real apps: a CLI process) # # # # #

@@ -2,10 +2,21 @@
 
 A computed job records its output dir in its uid folder (:func:`record_origin`, file
 ``origin.json``); a job served from the cache later gets, in its own output dir, the
-entries of that original output dir (:func:`bring`): symlinks (``link``, the default),
-copies (``copy``) or nothing (``none``), as set by ``hydra.launcher.artifacts``. The
-served job's own files (``.hydra/``, its log file) are never replaced. A missing
-original output dir is a warning, never a failure.
+entries of that original output dir (:func:`bring`), as set by
+``hydra.launcher.artifacts``:
+
+- ``link`` (the default): cheap, and nothing the served job writes reaches the original
+  run's files: each file is a copy-on-write clone where the file system has them
+  (:func:`clone`), else a copy when smaller than :data:`COPY_BELOW`, else a hard link
+  made read-only (one file for both: the original becomes read-only too; writing it
+  fails, for a user other than root, instead of changing the original; replacing it, the
+  way files are safely rewritten, leaves the original as it is);
+- ``copy``: copies; ``none``: nothing.
+
+Folders are made anew in the served job's output dir (never linked: a file written into
+one stays there), symlinks are copied as symlinks. The served job's own files
+(``.hydra/``, its log file) are never replaced. A missing original output dir is a
+warning, never a failure. Every served job logs that it was served, and from where.
 """
 
 from __future__ import annotations
@@ -50,17 +61,20 @@ def origin(folder: Path) -> Path | None:
 
 
 def bring(folder: Path, output_dir: str | os.PathLike[str], how: str) -> list[str]:
-    """Links (or copies) into ``output_dir`` the files of the run that computed ``folder``'s
-    result; returns the names brought. Never raises: problems are logged as warnings."""
-    if how == "none":
-        return []
+    """Brings into ``output_dir`` the files of the run that computed ``folder``'s result
+    (see the module docstring); returns the names brought. Logs that the job was served and
+    from where; never raises: problems are logged as warnings."""
     source = origin(folder)
     target = Path(output_dir)
     if source is None:
         log.info("Served from the cache %s (no recorded output dir: no artifacts)", folder)
         return []
     if source.resolve() == target.resolve():
-        return []  # served in the very output dir that computed it
+        log.info("Served from the cache %s (computed in this very output dir)", folder)
+        return []
+    if how == "none":
+        log.info("Served from the cache %s (computed in %s; artifacts=none)", folder, source)
+        return []
     if not source.is_dir():
         log.warning(
             "Served from the cache %s, but the output dir of its original run, %s, no longer "
@@ -75,7 +89,7 @@ def bring(folder: Path, output_dir: str | os.PathLike[str], how: str) -> list[st
         if entry.name in _OWN or os.path.lexists(target / entry.name):
             continue  # the served job's own files stay
         try:
-            _bring_one(entry, target / entry.name, how)
+            _bring_tree(entry, target / entry.name, how, problems)
             brought.append(entry.name)
         except OSError as e:
             problems.append(f"{entry.name} ({e})")
@@ -87,13 +101,67 @@ def bring(folder: Path, output_dir: str | os.PathLike[str], how: str) -> list[st
     return brought
 
 
-def _bring_one(entry: Path, dest: Path, how: str) -> None:
-    if how == "link":
-        os.symlink(entry.resolve(), dest, target_is_directory=entry.is_dir())
-    elif entry.is_dir() and not entry.is_symlink():
-        shutil.copytree(entry, dest, symlinks=True)
+# files up to this size are copied by ``link`` where the file system cannot clone them
+# (benchmarks/bench_artifacts.py); larger ones are hard links, made read-only
+COPY_BELOW = 16 * 2**20
+_FICLONE = 0x40049409  # Linux ioctl: a copy-on-write clone of a whole file
+_NO_CLONE: set[int] = set()  # devices where cloning failed once
+
+
+def _bring_tree(entry: Path, dest: Path, how: str, problems: list[str]) -> None:
+    """``entry`` (a file, a folder or a symlink) at ``dest``, never sharing writable data
+    with it: folders are made anew, symlinks copied as symlinks, files brought by
+    :func:`_bring_file`."""
+    if entry.is_symlink():
+        os.symlink(os.readlink(entry), dest)
+    elif entry.is_dir():
+        dest.mkdir()
+        for sub in sorted(entry.iterdir()):
+            try:
+                _bring_tree(sub, dest / sub.name, how, problems)
+            except OSError as e:
+                problems.append(f"{sub} ({e})")
     else:
-        shutil.copy2(entry, dest, follow_symlinks=False)
+        _bring_file(entry, dest, how)
+
+
+def _bring_file(src: Path, dest: Path, how: str) -> None:
+    if how == "link":
+        if clone(src, dest):
+            return
+        size = src.stat().st_size
+        if size >= COPY_BELOW:
+            try:  # a read-only hard link: writing it raises instead of changing src
+                os.link(src, dest)
+                mode = src.stat().st_mode
+                if mode & 0o222:
+                    os.chmod(dest, mode & ~0o222)
+                return
+            except OSError:  # another file system, or no hard links: a copy
+                pass
+    shutil.copy2(src, dest, follow_symlinks=False)
+
+
+def clone(src: Path, dest: Path) -> bool:
+    """A copy-on-write clone of ``src`` at ``dest`` (reflink: btrfs, xfs, ...); False (and
+    nothing written) where the file system cannot."""
+    import fcntl
+
+    dev = src.stat().st_dev
+    if dev in _NO_CLONE:
+        return False
+    with open(src, "rb") as fin, open(dest, "xb") as fout:
+        try:
+            fcntl.ioctl(fout.fileno(), _FICLONE, fin.fileno())
+            cloned = True
+        except OSError:
+            _NO_CLONE.add(dev)
+            cloned = False
+    if not cloned:
+        dest.unlink()  # the empty file made above
+        return False
+    shutil.copystat(src, dest)
+    return True
 
 
 def check(how: tp.Any) -> str:

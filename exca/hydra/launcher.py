@@ -73,7 +73,7 @@ from exca.backends import (
 from exca.cachedict import CacheDict
 from exca.confdict import ConfDict
 
-from . import artifacts, targets, volatile
+from . import artifacts, targets, uidrule, volatile
 from .convert import omegaconf_to_dict
 from .errors import did_you_mean
 from .jobconfig import FullJobConfig, JobConfig
@@ -101,6 +101,7 @@ _CACHE_PARAMS = (
     "exclude_from_uid",
     "artifacts",
     "volatile_resolvers",
+    "project_root",
 )
 _RUN_PARAMS = ("logs", "max_jobs", "wait")
 # sweepers that ignore return values: wait=false needs one (others, eg Optuna, ask for
@@ -157,6 +158,7 @@ class Settings:
     exclude_from_uid: list[str]
     artifacts: str
     volatile_resolvers: list[str]
+    project_root: str | None  # absolute; None: absolute paths stay in keys (uidrule)
     logs: str
     max_jobs: int | None
     resources: Execution
@@ -199,6 +201,11 @@ class Settings:
             cache_folder = Path(str(folder)).expanduser()
             if not cache_folder.is_absolute():
                 cache_folder = Path(cwd) / cache_folder
+        root = plain.get("project_root", ".")
+        if root is not None and not isinstance(root, str):
+            raise LauncherConfigError(
+                f"hydra.launcher.project_root must be a folder or null, got {root!r}"
+            )
         max_jobs = plain.get("max_jobs")
         if max_jobs is not None and int(max_jobs) < 1:
             raise LauncherConfigError(
@@ -216,6 +223,7 @@ class Settings:
             exclude_from_uid=list(exclude),
             artifacts=artifacts_mode,
             volatile_resolvers=list(volatile),
+            project_root=None if root is None else os.path.abspath(os.path.join(cwd, root)),
             logs=str(plain.get("logs") or ".submitit/%j"),
             max_jobs=None if max_jobs is None else int(max_jobs),
             resources=_execution({k: plain[k] for k in EXECUTION_FIELDS if k in plain}),
@@ -440,6 +448,8 @@ class _Job:
     uid_cfg: ConfDict | None = None
     full_uid: tp.Callable[[], ConfDict] | None = None
     full: ConfDict | None = None
+    older: list[tuple[Path, str, ConfDict]] = dataclasses.field(default_factory=list)
+    volatile: dict[str, str] = dataclasses.field(default_factory=dict)  # key -> raw value
     action: Action = "run"
     first: int = -1  # for duplicates: index (in the batch) of the job computing the uid
     live: Job | None = None  # "running": the Slurm job of an earlier sweep computing it
@@ -473,8 +483,13 @@ class SweepRunner:
         self.settings = Settings.from_params(params, cwd=str(config.hydra.runtime.cwd))
         self.name = "exca_inline" if cluster is None else f"exca_{cluster}"
         # configs that are not pydantic models are cached under the task function's name
-        self.task = targets.task_identity(task_function)
+        original = targets.task_identity(task_function)
+        self.task = uidrule.task_identity_under(original, self.settings.project_root)
         self.task_folder = targets.task_folder_name(self.task)
+        # the folder an older launcher named this task by (a script's absolute path)
+        self.legacy_task = original
+        self._locator = uidrule.Locator()  # where each job's entry is
+        self._volatile = volatile.Report()
         self._warned: set[str] = set()  # warnings logged once per sweep
         res = self.settings.resources
         tasks = (res.nodes or 1) * (res.tasks_per_node or 1)
@@ -532,6 +547,7 @@ class SweepRunner:
             _SweepConfigMemo.clear(self.hydra_context)
         if self.settings.cache_folder is not None:
             self._decide(jobs)
+            self._warn_near_misses(jobs)
         self._log_plan(jobs)
         self._record_plan(sweep_dir, jobs)
         self._execute(jobs)
@@ -562,6 +578,7 @@ class SweepRunner:
         jobs: list[_Job] = []
         problems: list[str] = []
         seen_excluded: set[str] = set()
+        self._locator.begin(job_overrides)
         for k, overrides in enumerate(job_overrides):
             idx = initial_job_idx + k
             job = _Job(idx=idx, overrides=list(overrides))
@@ -583,6 +600,9 @@ class SweepRunner:
                 + "\n".join(f"  - {p}" for p in problems)
             )
         self._claim_task_folders(jobs)
+        warning = self._volatile.message()
+        if warning:
+            log.warning(f"[{self.name}] {warning}")
         missing = [k for k in self.settings.exclude_from_uid if k not in seen_excluded]
         if missing and jobs and self.settings.cache_folder is not None:
             full = jobs[0].full
@@ -626,7 +646,13 @@ class SweepRunner:
                 model = to_model(task_cfg, job.model)
             if not caching:
                 return
-            job.full = ConfDict(omegaconf_to_dict(task_cfg, resolve=True))
+            keyed = uidrule.key_config(
+                task_cfg,
+                cfg,
+                functools.partial(omegaconf_to_dict, resolve=True),
+                self.settings.project_root,
+            )
+            job.full = ConfDict(keyed.real)
         finally:
             hydra_config.cfg = previous
         exclude = self.settings.exclude_from_uid
@@ -635,6 +661,8 @@ class SweepRunner:
         if model is not None:
             assert job.model is not None
             uid_cfg = ConfDict.from_model(model, uid=True, exclude_defaults=True)
+            legacy = uid_cfg.copy() if keyed.changed else None
+            uidrule.key_model_uid(uid_cfg, keyed)
             prefix = layout.folder_name(
                 job.model.__module__, job.model.__qualname__, version=version
             )
@@ -642,28 +670,42 @@ class SweepRunner:
 
             def full_uid() -> ConfDict:
                 out = ConfDict.from_model(bound, uid=True, exclude_defaults=False)
+                uidrule.key_model_uid(out, keyed)
                 for key in exclude:
                     out.pop(key, None)
                 return out
 
             job.full_uid = full_uid
         else:
-            uid_cfg = job.full.copy()
+            uid_cfg = ConfDict(keyed.data) if keyed.changed else job.full.copy()
+            legacy = job.full.copy() if keyed.changed else None
             prefix = layout.folder_name(self.task_folder, version=version)
             job.full_uid = lambda: uid_cfg
         for key in exclude:
             uid_cfg.pop(key, None)
-        job.uid_cfg = uid_cfg
-        found = volatile.volatile_keys(task_cfg, uid_cfg.flat(), self.settings.volatile_resolvers)
-        for key, raw in found.items():
-            self._warn_once(
-                f"{key} = {raw!r} changes at every run and is part of the uid: such jobs are "
-                "never served from the cache; if it does not change the result, leave it out "
-                f"of the uid with hydra.launcher.exclude_from_uid=[{key}]"
-            )
-        job.uid = uid_cfg.to_uid()
+            if legacy is not None:
+                legacy.pop(key, None)
+        flat = uid_cfg.flat()
+        job.volatile = volatile.volatile_keys(task_cfg, flat, self.settings.volatile_resolvers)
+        self._volatile.add(job.idx, job.volatile, job.full.flat())
         assert self.settings.cache_folder is not None
-        job.folder = self.settings.cache_folder / prefix / layout.uid_name(job.uid)
+        parent = self.settings.cache_folder / prefix
+        uid = uid_cfg.to_uid()
+        older = uidrule.older_keys(
+            parent,
+            uid,
+            uid_cfg,
+            legacy,
+            None
+            if model is not None
+            else self.settings.cache_folder
+            / layout.folder_name(targets.task_folder_name(self.legacy_task), version=version),
+        )
+        job.folder, job.uid, job.uid_cfg = self._locator.locate(
+            parent, uid, uid_cfg, job.overrides, older
+        )
+        if job.uid_cfg is not uid_cfg:  # served under an older key
+            job.full_uid = lambda: tp.cast(ConfDict, job.uid_cfg)
 
     def _claim_task_folders(self, jobs: list[_Job]) -> None:
         """Checks (and marks, for new ones) the cache folders named after the task function."""
@@ -671,10 +713,16 @@ class SweepRunner:
         if cache is None:
             return
         folders = {job.folder.parent for job in jobs if job.folder and job.model is None}
+        legacy = cache / layout.folder_name(
+            targets.task_folder_name(self.legacy_task), version=self.settings.version
+        )
         for folder in sorted(folders):
+            older = folder == legacy and self.legacy_task != self.task  # served, not written
             try:
                 targets.claim_task_folder(
-                    folder, self.task, write=self.settings.mode != "read-only"
+                    folder,
+                    self.legacy_task if older else self.task,
+                    write=self.settings.mode != "read-only" and not older,
                 )
             except ValueError as e:
                 raise SweepError(f"[{self.name}] {e}") from None
@@ -742,6 +790,19 @@ class SweepRunner:
                 f"[{self.name}] {len(problems)} jobs conflict with the cache; nothing was run "
                 "(set another hydra.launcher.version, or clear the folders):\n"
                 + "\n".join(f"  - {p}" for p in problems)
+            )
+
+    def _warn_near_misses(self, jobs: list[_Job]) -> None:
+        """Jobs to run that differ from a cached entry only in volatile keys."""
+        n, keys = volatile.near_misses(
+            (tp.cast(ConfDict, job.uid_cfg).flat(), job.volatile, self._locator.entries(p))
+            for job in jobs
+            if job.action == "run" and job.volatile and (p := tp.cast(Path, job.folder).parent)
+        )
+        if n:
+            log.warning(
+                f"[{self.name}] {n} jobs differ from cached entries only in: {', '.join(keys)} "
+                "(values that change from run to run: see the warning above)"
             )
 
     def _live_job(self, folder: Path) -> Job | None:

@@ -46,7 +46,9 @@ class ExcaLauncherConf:
     function changes), ``exclude_from_uid`` (dotted config keys that do not change the
     result), ``artifacts`` (what a job served from the cache gets of the files of its
     original run: ``link``, ``copy`` or ``none``), ``volatile_resolvers`` (resolvers
-    besides ``now`` whose value changes at every run: warned about when in a uid).
+    besides ``now`` whose value changes at every run: warned about when in a uid),
+    ``project_root`` (absolute paths under it enter uids relative to it; None: they stay
+    absolute).
 
     Execution (same names as :class:`exca.TaskInfra`'s fields): ``logs`` (submitit's
     folder, ``%j`` is the job id), ``max_jobs`` (jobs running at the same time: Slurm
@@ -68,6 +70,10 @@ class ExcaLauncherConf:
     #: at every run; a job whose uid depends on one gets a warning (such a job never hits
     #: the cache unless the key is in exclude_from_uid)
     volatile_resolvers: tp.List[str] = dataclasses.field(default_factory=list)  # noqa: UP006
+    #: absolute paths under this folder (relative: to the directory the app is launched
+    #: from) enter job uids relative to it, and so does a script task's path: a second
+    #: clone of the project shares the cache; null: they stay absolute
+    project_root: tp.Optional[str] = "."  # noqa: UP045
     # where and how jobs run
     logs: str = "${hydra.sweep.dir}/.submitit/%j"
     max_jobs: tp.Optional[int] = None  # noqa: UP045

@@ -24,3 +24,12 @@ class OtherTrain(pydantic.BaseModel):
     lr: float = 0.1
     epochs: int = 3
     seed: int = 0
+
+
+class Fit(pydantic.BaseModel):
+    """A model told where to write (its ``output_dir`` interpolates Hydra's)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    lr: float = 0.1
+    output_dir: str = "out"
