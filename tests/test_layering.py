@@ -415,14 +415,10 @@ ENTRY_NAMES = {
 }
 # the same strings meaning something else (file, line content) -> why
 OTHER_MEANINGS = {
-    ("exca/hydra/serve.py", "config.yaml"): "Hydra's own <output>/.hydra/config.yaml",
+    ("exca/hydra/fast/serve.py", "config.yaml"): "Hydra's own <output>/.hydra/config.yaml",
     ("exca/demo/callbacks.py", "config.yaml"): "Hydra's own <output>/.hydra/config.yaml",
     ("exca/cli.py", "result"): "the key of exca.inspect.show()'s dict",
     ("exca/inspect/entries.py", "result"): "the key of exca.inspect.show()'s dict",
-    # left in the Hydra launcher's modules, edited concurrently (issue 22); they move to
-    # exca.uidfolder with the launcher (issue 24, second part)
-    ("exca/hydra/artifacts.py", "origin.json"): "to move: exca.uidfolder.ORIGIN",
-    ("exca/hydra/launcher.py", "result"): "to move: exca.uidfolder.RESULT",
 }
 
 
@@ -488,11 +484,5 @@ def cache_dict_openings() -> list[str]:
     return out
 
 
-# CacheDicts of entries still opened by the Hydra launcher, edited concurrently (issue
-# 22): it moves onto exca.uidfolder.UidFolder in the second part of issue 24
-LAUNCHER_OPENINGS = "exca/hydra/launcher.py"
-
-
 def test_only_the_uid_folder_object_opens_an_entry_cache_dict() -> None:
-    openings = cache_dict_openings()
-    assert [o for o in openings if not o.startswith(LAUNCHER_OPENINGS)] == []
+    assert cache_dict_openings() == []
