@@ -76,7 +76,6 @@ class PlannedJob:
     uid_cfg: ConfDict | None = None
     full_uid: tp.Callable[[], ConfDict] | None = None
     full: ConfDict | None = None
-    older: list[tuple[Path, str, ConfDict]] = dataclasses.field(default_factory=list)
     volatile: dict[str, str] = dataclasses.field(default_factory=dict)  # key -> raw value
     action: Action = "run"
     first: int = -1  # for duplicates: index (in the batch) of the job computing the uid

@@ -105,8 +105,9 @@ class SweepRunner(Dispatcher):
         original = targets.task_identity(task_function)
         self.task = uidrule.task_identity_under(original, self.settings.project_root)
         self.task_folder = targets.task_folder_name(self.task)
-        # the folder an older launcher named this task by (a script's absolute path)
+        # the task as an older launcher named it (a script's absolute path)
         self.legacy_task = original
+        self.legacy_task_folder = targets.task_folder_name(original)
         self._locator = uidrule.Locator()  # where each job's entry is
         self._volatile = volatile.Report()
         self._warned: set[str] = set()  # warnings logged once per sweep
@@ -298,15 +299,11 @@ class SweepRunner(Dispatcher):
         assert self.settings.cache_folder is not None
         parent = self.settings.cache_folder / prefix
         uid = uid_cfg.to_uid()
+        legacy_parent = self.settings.cache_folder / layout.folder_name(
+            self.legacy_task_folder, version=version
+        )
         older = uidrule.older_keys(
-            parent,
-            uid,
-            uid_cfg,
-            legacy,
-            None
-            if model is not None
-            else self.settings.cache_folder
-            / layout.folder_name(targets.task_folder_name(self.legacy_task), version=version),
+            parent, uid, uid_cfg, legacy, None if model is not None else legacy_parent
         )
         if popped != uid_cfg:
             older.insert(0, (parent, popped.to_uid(), popped))
@@ -322,9 +319,7 @@ class SweepRunner(Dispatcher):
         if cache is None:
             return
         folders = {job.folder.parent for job in jobs if job.folder and job.model is None}
-        legacy = cache / layout.folder_name(
-            targets.task_folder_name(self.legacy_task), version=self.settings.version
-        )
+        legacy = cache / layout.folder_name(self.legacy_task_folder, version=self.settings.version)
         for folder in sorted(folders):
             older = folder == legacy and self.legacy_task != self.task  # served, not written
             try:

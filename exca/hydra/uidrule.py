@@ -52,11 +52,14 @@ __all__ = [
     "WHERE",
     "KeyedConfig",
     "Locator",
+    "folder_name",
     "key_config",
     "key_model_uid",
     "older_keys",
     "readable_name",
+    "shared_overrides",
     "task_identity_under",
+    "where_as_expressions",
 ]
 
 # the fields of Hydra's config saying where a job runs, and the expression their value
