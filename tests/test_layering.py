@@ -386,14 +386,7 @@ def test_private_names_stay_in_their_module() -> None:
             for alias in node.names:
                 if alias.name.startswith("_") and not alias.name.startswith("__"):
                     problems.append(f"{path.relative_to(ROOT)} {alias.name}")
-    assert sorted(problems) == PRIVATE_IMPORTS_LEFT
-
-
-# imports of private names left in modules edited concurrently (issues 22 and 23)
-PRIVATE_IMPORTS_LEFT: list[str] = [
-    "exca/hydra/targets.py _format_errors",
-    "exca/hydra/targets.py _strip_hydra_keys",
-]
+    assert problems == []
 
 
 # the names of an entry's files and keys, and the module defining each (once)
