@@ -479,3 +479,16 @@ def cache_dict_openings() -> list[str]:
 
 def test_only_the_uid_folder_object_opens_an_entry_cache_dict() -> None:
     assert cache_dict_openings() == []
+
+
+def test_modules_over_700_lines_say_why() -> None:
+    """Each module of exca/ over 700 lines is named, with why, in the "Sizes" rule of
+    docs/architecture.md."""
+    text = ARCHITECTURE.read_text()
+    sizes = text[text.index("**Sizes.**") :].split("\n\n")[0]
+    long = sorted(
+        str(p.relative_to(ROOT / "exca"))
+        for p in (ROOT / "exca").rglob("*.py")
+        if len(p.read_text().splitlines()) > 700
+    )
+    assert [m for m in long if f"`{m}`" not in sizes] == []

@@ -155,7 +155,7 @@ class FastComposer:
 
     ``original`` is the loader's own ``load_sweep_config``; ``stats`` counts the jobs
     composed by each path (``fast``, ``full``). :meth:`job` gives a job's
-    :class:`~exca.hydra.jobconfig.JobConfig` (what the exca launcher reads, without
+    :class:`~exca.hydra.fast.jobconfig.JobConfig` (what the exca launcher reads, without
     composing the job's full config); :meth:`validate` composes a job ahead (the sweeper
     checks a batch before launching it) and keeps it for the launcher.
     """
@@ -327,7 +327,7 @@ class FastComposer:
 class FastJobConfig(JobConfig):
     """A job of the fast composition: its config without ``hydra`` is its own (a copy of
     the base's, the job's value overrides applied); its ``hydra`` node is the base's, the
-    per-job fields set when the job binds it (:data:`~exca.hydra.jobconfig.PER_JOB_FIELDS`):
+    per-job fields set when the job binds it (:data:`~exca.hydra.fast.jobconfig.PER_JOB_FIELDS`):
     no full config is composed for a job that is only served. Its base's ``hydra`` node
     must not depend on the job's values (``_Base.self_contained``); when it may, the job
     binds a full config of its own."""
