@@ -538,7 +538,6 @@ class UidFolder:
         """The result, computed by ``compute`` once across processes (a claim, see
         :mod:`exca.claims`; ``wait="off"``: no claim) and stored (:meth:`write_result`).
         A failure of ``compute`` is recorded (:meth:`record_failure`) and re-raised."""
-        present = functools.partial(self.cache_dict().__contains__, RESULT)
 
         def run() -> tp.Any:
             try:
@@ -550,11 +549,20 @@ class UidFolder:
 
         if wait == "off":
             return run()
-        self.path.mkdir(parents=True, exist_ok=True)
-        with claims.once(self.path, RESULT, present=present, wait=wait, what=what) as claimed:
+        with self.claim_result(wait=wait, what=what) as claimed:
             if not claimed:  # computed meanwhile by the owner of the claim
                 return self.read_result()
             return run()
+
+    @contextlib.contextmanager
+    def claim_result(self, *, wait: claims.Wait = "wait", what: str = "") -> tp.Iterator[bool]:
+        """Claims the computation of the result for the block (:func:`exca.claims.once`):
+        yields True when this process computes it (then store it, or record the failure,
+        in the block), False when another owner stored it meanwhile (read it)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        present = functools.partial(self.cache_dict().__contains__, RESULT)
+        with claims.once(self.path, RESULT, present=present, wait=wait, what=what) as claimed:
+            yield claimed
 
     def compute_keys_once(self, **kwargs: tp.Any) -> None:
         """:func:`exca.claims.compute_keys_once` on this folder (a MapInfra's items)."""

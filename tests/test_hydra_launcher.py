@@ -548,11 +548,11 @@ def test_launcher_conf_repeats_the_execution_fields() -> None:
     import dataclasses
 
     from exca.backends import EXECUTION_FIELDS
-    from exca.hydra.launcher import _CACHE_PARAMS, _RUN_PARAMS
+    from exca.hydra.settings import CACHE_PARAMS, RUN_PARAMS
     from hydra_plugins.exca_launcher.exca_launcher import ExcaLauncherConf
 
     names = [f.name for f in dataclasses.fields(ExcaLauncherConf)]
-    assert names == ["_target_", *_CACHE_PARAMS, *_RUN_PARAMS, *EXECUTION_FIELDS]
+    assert names == ["_target_", *CACHE_PARAMS, *RUN_PARAMS, *EXECUTION_FIELDS]
 
 
 def test_slurm_additional_parameters_from_the_command_line(tmp_path: Path) -> None:
@@ -631,3 +631,34 @@ def test_cache_written_before_the_shared_exclusion_rule_is_served(
     # nothing written nor renamed in the entries (but their last-use stamps)
     after = {p: p.read_bytes() for p in cache.rglob("*") if p.is_file()}
     assert {p: v for p, v in after.items() if p.name != ".exca-last-use"} == before
+
+
+@pytest.mark.parametrize("config_name", ["plain", "model"])
+def test_the_same_exclusion_gives_the_uid_of_a_model(tmp_path: Path, config_name: str) -> None:
+    """Excluding ``data.workers`` (the only key of ``data``) gives the same uid through the
+    launcher as through an infra's ``exclude_from_cache_uid``: one rule (an emptied parent
+    goes too), not ``data={},x=2``."""
+    import pydantic
+
+    import exca
+    from exca import ConfDict
+    from tests.hydra_apps.excluded_app import Data
+
+    class Job(pydantic.BaseModel):  # the fields of excluded_app's configs
+        x: int = 0
+        data: Data = Data()
+        infra: exca.TaskInfra = exca.TaskInfra()
+
+        @infra.apply(exclude_from_cache_uid=["data.workers"])
+        def run(self) -> int:
+            return self.x
+
+    model_uid = Job(x=2, data=Data(workers=3)).infra.uid().rsplit("/", 1)[1]
+    assert model_uid == ConfDict({"x": 2}).to_uid()
+    exclude = "hydra.launcher.exclude_from_uid=[data.workers]"
+    cache = tmp_path / "cache"
+    proc = _run_excluded_app(tmp_path, cache, config_name, "x=2", "data.workers=3", exclude)
+    assert proc.returncode == 0, proc.stderr
+    [folder] = [p.parent for p in cache.glob("*/*/uid.yaml")]
+    assert ConfDict.from_yaml(folder / "uid.yaml").to_uid() == model_uid
+    assert folder.name.endswith(model_uid.rsplit("-", 1)[1])  # found by the uid's hash
