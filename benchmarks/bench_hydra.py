@@ -7,7 +7,7 @@ Run with ``.venv/bin/python benchmarks/bench_hydra.py`` (``--help`` for options)
 
 - *fully cached* (1,000 jobs): ours, ``hydra/sweeper=exca hydra/launcher=exca_inline``,
   runs the sweep once (untimed) to fill the cache, then the timed sweep serves the jobs
-  from the cache (``exca.hydra.serve``: output dir, ``.hydra/``, log file, callbacks);
+  from the cache (``exca.hydra.fast.serve``: output dir, ``.hydra/``, log file, callbacks);
   the baseline runs the same jobs with Hydra's basic sweeper and basic launcher.
 - *first run* (1,000 jobs): the same sweep with an empty cache (ours also computes uids,
   writes the config dumps and caches the values).

@@ -81,6 +81,7 @@ API_MODULES = [
     "exca.hydra",
     "exca.hydra.launcher",
     "hydra_plugins.exca_launcher.exca_launcher",
+    "exca.uidfolder",
     "exca.layout",
     "exca.inspect",
     "exca.sweeps",

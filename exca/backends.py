@@ -41,6 +41,18 @@ def in_job() -> bool:
     return _IN_JOB.get()
 
 
+def submitit_job() -> tuple[str, str] | None:
+    """(job id, ``"slurm"`` or ``"local"``) of the submitit job running this code, None
+    outside of one."""
+    try:
+        import submitit
+
+        env = submitit.JobEnvironment()
+        return str(env.job_id), "slurm" if "slurm" in type(env).__name__.lower() else "local"
+    except Exception:  # not in a submitit job
+        return None
+
+
 class Job(tp.Protocol):
     """What every backend returns (a subset of submitit's Job interface)."""
 
@@ -214,7 +226,7 @@ def _run_in_job(func: tp.Callable[..., tp.Any], *args: tp.Any, **kwargs: tp.Any)
 
 
 # Slurm job states in which the job may still run (submitit adds READY: just submitted)
-_ACTIVE_SLURM_STATES = frozenset(
+ACTIVE_SLURM_STATES = frozenset(
     {
         "READY",
         "PENDING",
@@ -241,14 +253,14 @@ def slurm_state(job: tp.Any) -> tp.Literal["active", "ended", "unknown"] | None:
     if type(job).__name__ != "SlurmJob":
         return None
     state = str(job.state).upper()
-    if state in _ACTIVE_SLURM_STATES:
+    if state in ACTIVE_SLURM_STATES:
         return "active"
     if state != "UNKNOWN":
         return "ended"
     states = squeue_states(str(job.job_id))
     if not states:
         return "unknown"
-    return "active" if _ACTIVE_SLURM_STATES.intersection(states) else "ended"
+    return "active" if ACTIVE_SLURM_STATES.intersection(states) else "ended"
 
 
 def squeue_states(job_id: str) -> list[str] | None:

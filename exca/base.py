@@ -41,11 +41,19 @@ import pydantic_core
 from . import layout
 from .backends import BACKENDS, EXECUTION_FIELDS, Execution, Resources, default_logs, get_backend
 from .confdict import ConfDict
+from .export import drop_keys
+from .uidfolder import (
+    CODE,
+    ConfigMismatchError,
+    DamagedEntryError,
+    UidFolder,
+    find_uid_name,
+    remember,
+)
 from .workdir import WorkDir
 
 logger = logging.getLogger(__name__)
 
-Mode = tp.Literal["cached", "retry", "force", "read-only"]
 ExcludeSpec = tp.Iterable[str] | tp.Callable[[tp.Any], tp.Iterable[str]] | str
 C = tp.TypeVar("C", bound=tp.Callable[..., tp.Any])
 
@@ -107,7 +115,7 @@ def _find_spec(owner: type, name: str) -> MethodSpec | None:
     return found
 
 
-def _check_exclude(exclude: ExcludeSpec) -> None:
+def check_exclude(exclude: ExcludeSpec) -> None:
     """Checks the form of an ``exclude_from_cache_uid`` argument."""
     if isinstance(exclude, str) and not exclude.startswith("method:"):
         raise ValueError(
@@ -116,28 +124,12 @@ def _check_exclude(exclude: ExcludeSpec) -> None:
         )
 
 
-def _pop_dotted(cfg: dict[str, tp.Any], key: str) -> None:
-    """Removes a (dotted) key, and the sub-dicts it leaves empty."""
-    parts = key.split(".")
-    parents = [cfg]
-    for part in parts[:-1]:
-        sub = parents[-1].get(part)
-        if not isinstance(sub, dict):
-            return
-        parents.append(sub)
-    parents[-1].pop(parts[-1], None)
-    for parent, part in zip(reversed(parents[:-1]), reversed(parts[:-1])):
-        if parent[part]:
-            break
-        del parent[part]
-
-
-def _private(model: pydantic.BaseModel) -> dict[str, tp.Any]:
+def private_state(model: pydantic.BaseModel) -> dict[str, tp.Any]:
     """The dict of private attribute values of a model."""
     return model.__pydantic_private__  # type: ignore[return-value]
 
 
-class _SignatureError(ValueError, TypeError):
+class SignatureError(ValueError, TypeError):
     """A method an infra cannot decorate (its parameters): a ValueError, as exca 0.6.0
     raised, and a TypeError."""
 
@@ -321,7 +313,7 @@ def _infra_fields(owner: type) -> list[str]:
     return tp.cast(list[str], cached)
 
 
-def _holder(obj: tp.Any, name: str) -> dict[str, tp.Any]:
+def infra_holder(obj: tp.Any, name: str) -> dict[str, tp.Any]:
     """The dict holding attribute ``name`` of a model: its fields, or its private
     attributes for an infra declared as one (``_infra: TaskInfra = TaskInfra()``)."""
     if name[:1] == "_":
@@ -330,9 +322,9 @@ def _holder(obj: tp.Any, name: str) -> dict[str, tp.Any]:
     return tp.cast(dict[str, tp.Any], obj.__dict__)
 
 
-def _bound_infra(obj: tp.Any, name: str) -> tp.Any:
+def bound_infra(obj: tp.Any, name: str) -> tp.Any:
     """The infra ``name`` of ``obj``, bound to ``obj`` (an own copy if it was shared)."""
-    holder = _holder(obj, name)
+    holder = infra_holder(obj, name)
     infra = holder.get(name)
     if not isinstance(infra, BaseInfra):
         raise TypeError(f"{type(obj).__name__}.{name} is not an infra (got {infra!r})")
@@ -431,7 +423,7 @@ class BaseInfra(Execution, _Location):
         """Records the method (see :class:`MethodSpec`) and returns its wrapper, which
         calls ``_call`` of the infra of the object it is called on."""
         exclude = options.pop("exclude_from_cache_uid", ())
-        _check_exclude(exclude)
+        check_exclude(exclude)
         if self._spec is not None and self._spec.method is not method:
             raise RuntimeError(
                 f"This infra already decorates {self._spec.name}; an infra decorates one method"
@@ -440,21 +432,21 @@ class BaseInfra(Execution, _Location):
         wrapper = functools.wraps(method)(self._wrapper())
         # the spec travels with the wrapper when the owner class is pickled by value
         # (classes of a script's __main__, sent to a job by cloudpickle): see _find_spec
-        wrapper.__exca_private__ = _private(self)  # type: ignore[attr-defined]
+        wrapper.__exca_private__ = private_state(self)  # type: ignore[attr-defined]
         return tp.cast(C, wrapper)
 
     def _wrapper(self) -> tp.Callable[..., tp.Any]:
         """The function replacing the decorated method: calls ``_call`` of the infra of
         the object it is called on (the default infra only knows the field name)."""
-        default_private = _private(self)
+        default_private = private_state(self)
 
         def wrapper(obj: tp.Any, *args: tp.Any, **kwargs: tp.Any) -> tp.Any:
             name = default_private["_field_name"]
-            infra: tp.Any = (obj.__dict__ if name[0] != "_" else _holder(obj, name)).get(name)
+            infra: tp.Any = (obj.__dict__ if name[0] != "_" else infra_holder(obj, name)).get(name)
             private = getattr(infra, "__pydantic_private__", None)
             if private is None or private.get("_obj") is not obj:
-                infra = _bound_infra(obj, name)
-                private = _private(infra)
+                infra = bound_infra(obj, name)
+                private = private_state(infra)
             spec = default_private["_spec"]
             if private["_spec"] is not spec and spec is not None and infra.spec is not spec:
                 # the method of a parent class, overridden by a re-decorated one and called
@@ -505,12 +497,12 @@ class BaseInfra(Execution, _Location):
                 )
             infra = obj.__dict__.get(name)
             if isinstance(infra, BaseInfra):
-                private = _private(infra)
+                private = private_state(infra)
                 if private["_obj"] is not None and private["_obj"] is not obj:
                     # one infra instance given to several objects: each gets its own
                     infra = copy.deepcopy(infra)
                     obj.__dict__[name] = infra
-                    private = _private(infra)
+                    private = private_state(infra)
                 cls = type(obj)
                 default = defaults.get(cls)
                 if default is None:
@@ -559,7 +551,7 @@ class BaseInfra(Execution, _Location):
             setattr(self, key, copy.deepcopy(value))
 
     def _bind(self, obj: tp.Any, name: str) -> None:
-        private = _private(self)
+        private = private_state(self)
         private["_obj"] = obj
         private["_field_name"] = name
         private["_spec"] = _find_spec(type(obj), name)
@@ -579,7 +571,7 @@ class BaseInfra(Execution, _Location):
         object.__setattr__(new, "__pydantic_fields_set__", set(self.__pydantic_fields_set__))
         object.__setattr__(new, "__pydantic_extra__", None)
         private = _private_defaults(cls)
-        own = _private(self)
+        own = private_state(self)
         private["_spec"] = own["_spec"]
         private["_field_name"] = own["_field_name"]
         obj = own["_obj"]
@@ -683,8 +675,7 @@ class BaseInfra(Execution, _Location):
         """
         cfg = ConfDict.from_model(self.obj, uid=uid, exclude_defaults=exclude_defaults)
         if uid:
-            for key in self._cache_exclusions():
-                _pop_dotted(cfg, key)
+            drop_keys(cfg, self._cache_exclusions())
         return cfg
 
     def _uid_config(self) -> ConfDict:
@@ -700,7 +691,7 @@ class BaseInfra(Execution, _Location):
         prefix = _PREFIXES.get(key)
         if prefix is None:
             prefix = layout.folder_name(cls.__module__, cls.__qualname__, key[1], version=key[2])
-            layout.remember(_PREFIXES, key, prefix)
+            remember(_PREFIXES, key, prefix)
         return prefix
 
     def uid(self) -> str:
@@ -709,7 +700,7 @@ class BaseInfra(Execution, _Location):
         if uid is None:
             prefix = self._method_prefix()
             where = None if self.folder is None else os.path.join(os.fspath(self.folder), prefix)
-            uid = f"{prefix}/{layout.find_uid_name(where, self._uid_config())}"  # either version
+            uid = f"{prefix}/{find_uid_name(where, self._uid_config())}"  # either version
             self._uid = uid
             self._classes = _freeze_submodels(self.obj, uid)
         return uid
@@ -729,7 +720,7 @@ class BaseInfra(Execution, _Location):
         folder = _UID_FOLDERS.get(key)
         if folder is None:
             folder = Path(self.folder) / key[1]
-            layout.remember(_UID_FOLDERS, key, folder)
+            remember(_UID_FOLDERS, key, folder)
         if create:
             self._check_configs(write=True)
         return folder
@@ -737,14 +728,12 @@ class BaseInfra(Execution, _Location):
     def _check_configs(self, write: bool) -> None:
         """Checks the dumped uid config matches ours (writes the dumps if asked and missing).
 
-        Raises :class:`exca.layout.ConfigMismatchError` on a mismatch.
+        Raises :class:`exca.uidfolder.ConfigMismatchError` on a mismatch.
         """
         if self._checked or self.folder is None:
             return
-        folder = self.uid_folder()
-        assert folder is not None
-        done = layout.check_or_write_configs(
-            folder,
+        entry = self._entry()
+        done = entry.check_configs(
             self._uid_config(),
             full_uid=lambda: self.config(uid=True, exclude_defaults=False),
             full=lambda: self.config(uid=False, exclude_defaults=False),
@@ -752,9 +741,15 @@ class BaseInfra(Execution, _Location):
         )
         self._checked = bool(done)
         if done == "checked":  # dumps written earlier: the defaults may have changed since
-            self._check_defaults(folder)
+            self._check_defaults(entry)
 
-    def _check_defaults(self, folder: Path) -> None:
+    def _entry(self) -> UidFolder:
+        """The uid folder (requires ``folder``)."""
+        folder = self.uid_folder()
+        assert folder is not None
+        return UidFolder(folder)
+
+    def _check_defaults(self, entry: UidFolder) -> None:
         """Raises if the class defaults changed since the folder's results were computed:
         ``full-uid.yaml`` (the uid config with the defaults) must still match, as exca
         0.6.0 checks. The uid only holds non-default values, so a changed default would
@@ -765,10 +760,8 @@ class BaseInfra(Execution, _Location):
         and its sub-models': they hold the defaults) and the same uid config (the uid
         folder, whose ``uid.yaml`` was checked first). Exclusions computed per object
         (``exclude_from_cache_uid`` as a callable or a method) are always checked."""
-        path = os.path.join(folder, layout.FULL_UID)
-        try:
-            st = os.stat(path)
-        except (FileNotFoundError, NotADirectoryError):
+        stamp = entry.full_uid_stamp()
+        if stamp is None:
             return
         key: tuple[tp.Any, ...] | None = None
         spec = self._spec
@@ -776,26 +769,17 @@ class BaseInfra(Execution, _Location):
             classes = self._classes
             if classes is None:  # uid set without freezing (eg: an unpickled infra)
                 classes = (type(self.obj), *(type(sub) for sub in _submodels(self.obj)))
-            key = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, classes)
+            key = (*stamp, classes)
             if key in _DEFAULTS_CHECKED:
                 return
-        try:
-            with open(path, encoding="utf8") as f:
-                existing = f.read()
-        except FileNotFoundError:
-            return
         current = self.config(uid=True, exclude_defaults=False)
-        if layout._same_config(existing, current):
-            if key is not None:
-                layout.remember(_DEFAULTS_CHECKED, key, None)
-        else:
+        try:
+            same = entry.check_full_uid(current, type(self.obj).__qualname__)
+        except ConfigMismatchError:
             self._checked = False
-            raise layout.ConfigMismatchError(
-                f"The defaults of {type(self.obj).__qualname__} changed since the results in "
-                f"{folder} were computed.\nDumped in {path}:\n{existing}\nCurrent config:\n"
-                f"{current.to_yaml()}\nUse another version (infra version='...') for the new "
-                "defaults, or clear this folder."
-            )
+            raise
+        if same and key is not None:
+            remember(_DEFAULTS_CHECKED, key, None)
 
     def _resources(self, max_workers: int | None = None) -> Resources:
         res = Resources(
@@ -840,10 +824,13 @@ class BaseInfra(Execution, _Location):
             return
         own = self.config(uid=False, exclude_defaults=True).get(self._field_name, {})
         for sub in sorted(method_folder.iterdir()):
-            cfg_file = sub / layout.CONFIG
-            if not cfg_file.exists():
+            try:
+                cfg = UidFolder(sub).read_config()
+            except DamagedEntryError as e:  # listed on: the other entries are still found
+                logger.warning("Skipping %s", e)
                 continue
-            cfg = ConfDict.from_yaml(cfg_file)
+            if cfg is None:
+                continue
             cfg[self._field_name] = {**own, "folder": self.folder}
             try:
                 obj = type(self.obj).model_validate(dict(cfg))
@@ -863,7 +850,7 @@ class BaseInfra(Execution, _Location):
 
         if self.workdir is None or not BACKENDS[self.cluster].remote:
             return contextlib.nullcontext()
-        return self.workdir.activate(Path(str(self.folder)) / self.uid() / "code")
+        return self.workdir.activate(UidFolder(Path(str(self.folder)) / self.uid()).file(CODE))
 
 
 _install_fast_private(BaseInfra)

@@ -49,6 +49,8 @@ import typing as tp
 import uuid
 from pathlib import Path
 
+from .cachedict.index import process_exists
+
 __all__ = [
     "ClaimedError",
     "Claims",
@@ -64,6 +66,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 CLAIMS_DIR = ".claims"
+CLAIM_SUFFIX = ".claim"
 HEARTBEAT = 30.0  # seconds between two heartbeats of an owner holding claims
 STALE = 300.0  # seconds without heartbeat after which an owner without Slurm is dead
 SLURM_POLL = 10.0  # seconds between two squeue calls about one Slurm job
@@ -245,12 +248,8 @@ def _heartbeat() -> None:
 def pid_alive(pid: int, start: str = "") -> bool:
     """True if process ``pid`` of this host runs (and, given its ``start`` time as read
     from ``/proc``, is still the same process, not a reused pid)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not process_exists(pid):
         return False
-    except OSError:  # exists, owned by another user
-        pass
     if start:
         now = _start_time(pid)
         if now and now != start:  # pid reused by another process
@@ -261,10 +260,10 @@ def pid_alive(pid: int, start: str = "") -> bool:
 def slurm_job_active(job_id: str) -> bool | None:
     """True if Slurm says the job is pending or running, False if it ended or is unknown
     to Slurm, None if Slurm cannot be asked (no ``squeue``, timeout)."""
-    from .backends import _ACTIVE_SLURM_STATES, squeue_states
+    from .backends import ACTIVE_SLURM_STATES, squeue_states
 
     states = squeue_states(job_id)
-    return None if states is None else bool(_ACTIVE_SLURM_STATES.intersection(states))
+    return None if states is None else bool(ACTIVE_SLURM_STATES.intersection(states))
 
 
 class Liveness:
@@ -353,7 +352,7 @@ class Claims:
 
     def path(self, key: str) -> str:
         """The claim file of ``key``."""
-        name = hashlib.sha1(key.encode("utf8")).hexdigest() + ".claim"
+        name = hashlib.sha1(key.encode("utf8")).hexdigest() + CLAIM_SUFFIX
         return os.path.join(self._dir, name)
 
     def acquire(self, keys: tp.Iterable[str]) -> tuple[list[str], dict[str, Owner | None]]:
@@ -601,6 +600,26 @@ def compute_keys_once(
                     progress(len(done), len(remaining))
                 if any(k not in done for k in free):
                     break  # claim them (with the keys still held, which stay held)
+
+
+def in_use(folder: Path) -> str | None:
+    """Why ``folder`` (a uid folder) is in use by a claim: a process computing one of
+    its results whose owner is alive, or a claim file not readable yet (being written);
+    None if no claim is in flight."""
+    claims_dir = Path(folder) / CLAIMS_DIR
+    try:
+        files = sorted(p for p in claims_dir.iterdir() if p.name.endswith(CLAIM_SUFFIX))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    liveness = Liveness()
+    for file in files:
+        try:
+            owner = Owner.loads(file.read_bytes())
+        except FileNotFoundError:  # released meanwhile
+            continue
+        if owner is None or liveness.alive(owner, claims_dir):
+            return f"a result is being computed by {owner or 'a starting process'} (claim)"
+    return None
 
 
 @contextlib.contextmanager

@@ -24,6 +24,7 @@ _COLORS = {
     "computed": "32",
     "cached": "36",
     "failed": "31",
+    "damaged": "31",
     "running": "33",
     "pending": "33",
 }
@@ -141,6 +142,16 @@ def cmd_show(args: argparse.Namespace, tty: bool) -> str:
     ]
     if info["job_id"]:
         lines.append(f"{bold('job')}        {info['job_id']} (Slurm: {info['slurm_state'] or '-'})")
+    if info.get("problem"):
+        lines.append(f"{bold('damaged')}    {info['problem']}")
+    error = info.get("error")
+    if error:
+        head = f"{error['type']}: {error['message']}" if error["type"] else error["message"]
+        lines.append(f"{bold('error')}      {textwrap.indent(head, ' ' * 11).lstrip()}")
+        if error["ran_by"]:
+            lines.append(f"{bold('ran by')}     {error['ran_by']}")
+        if error["source"]:
+            lines.append(f"{bold('recorded')}   {error['source']}")
     if info.get("result"):
         described = ", ".join(f"{k}={v}" for k, v in info["result"].items())
         lines.append(f"{bold('result')}     {described}")
@@ -309,7 +320,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub("ls", "list the entries (uid folders) of a cache folder")
     p.add_argument("folder", nargs="?", default=".", help="cache, method or uid folder (default .)")
-    p.add_argument("--failed", action="store_true", help="only failed entries")
+    p.add_argument("--failed", action="store_true", help="only failed (and damaged) entries")
     p.add_argument("--running", action="store_true", help="only pending or running jobs")
     p.add_argument("--older-than", metavar="AGE", help="only entries not used for AGE (eg 30d)")
     p.add_argument("--larger-than", metavar="SIZE", help="only entries of at least SIZE (eg 1G)")

@@ -46,7 +46,7 @@ import typing as tp
 import pydantic
 from pydantic.fields import FieldInfo
 
-__all__ = ["ModelExportError", "model_to_dict"]
+__all__ = ["ModelExportError", "drop_keys", "model_to_dict"]
 
 EXCLUDE_ATTR = "_exclude_from_cls_uid"
 _SERIALIZERS = (pydantic.PlainSerializer, pydantic.WrapSerializer)
@@ -261,19 +261,30 @@ def model_to_dict(
     if not isinstance(model, pydantic.BaseModel):
         raise TypeError(f"Expected a pydantic model, got {type(model)}: {model!r}")
     out = _export_model(model, uid, exclude_defaults, frozenset(), ())
-    for name in exclude:
-        _pop_dotted(out, name)
+    drop_keys(out, exclude)
     return out
 
 
-def _pop_dotted(data: dict[str, tp.Any], key: str) -> None:
-    parts = key.split(".")
-    for part in parts[:-1]:
-        sub = data.get(part)
-        if not isinstance(sub, dict):
-            return
-        data = sub
-    data.pop(parts[-1], None)
+def drop_keys(data: dict[str, tp.Any], keys: tp.Iterable[str]) -> None:
+    """Removes each (dotted) key of ``keys`` from ``data``, and the sub-dicts it leaves
+    empty: the rule for the keys excluded from a cache uid, whoever excludes them (an
+    infra's ``exclude_from_cache_uid``, the Hydra launcher's ``exclude_from_uid``), so that
+    excluding ``a.b`` from ``{a: {b: 1}, c: 2}`` gives the uid of ``{c: 2}``. A key that is
+    absent (or crosses a non-dict value) is ignored."""
+    for key in keys:
+        parts = key.split(".")
+        parents = [data]
+        for part in parts[:-1]:
+            sub = parents[-1].get(part)
+            if not isinstance(sub, dict):
+                break
+            parents.append(sub)
+        else:
+            parents[-1].pop(parts[-1], None)
+            for parent, part in zip(reversed(parents[:-1]), reversed(parts[:-1])):
+                if parent[part]:
+                    break
+                del parent[part]
 
 
 def _export_model(

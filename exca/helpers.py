@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pydantic
 
-from . import layout
 from .confdict import ConfDict
 from .task import TaskInfra
+from .uidfolder import JOB, UidFolder
 
 X = tp.TypeVar("X", covariant=True)
 
@@ -375,18 +375,19 @@ def find_slurm_job(*, job_id: str, folder: str | Path | None = None) -> tp.Any:
     if not root.is_dir():
         raise ValueError(f"Cache folder {root} does not exist")
     needle = job_id.encode()
-    for path in sorted(root.glob(f"*/*/{layout.JOB}")):
+    for path in sorted(root.glob(f"*/*/{JOB}")):
         try:
             if needle not in path.read_bytes():  # cheap filter before unpickling
                 continue
         except OSError:
             continue
-        job = layout.load_job(path.parent)
+        entry = UidFolder(path.parent)
+        job = entry.load_job()
         if job is None or str(job.job_id) != job_id:
             continue
-        job.uid_folder = path.parent
-        job.config = _read_config(path.parent / layout.CONFIG)
-        job.uid_config = _read_config(path.parent / layout.UID)
+        job.uid_folder = entry.path
+        job.config = _read_config(entry.config_text())
+        job.uid_config = _read_config(entry.config_text(full=False))
         return job
     return _find_in_logs(root, job_id)
 
@@ -429,8 +430,8 @@ def _find_in_logs(root: Path, job_id: str) -> tp.Any:
     return None
 
 
-def _read_config(path: Path) -> ConfDict | None:
-    return ConfDict.from_yaml(path) if path.exists() else None
+def _read_config(text: str | None) -> ConfDict | None:
+    return None if text is None else ConfDict.from_yaml(text)
 
 
 def _folder_from_scontrol(job_id: str) -> Path:

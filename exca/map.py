@@ -14,8 +14,9 @@ import pydantic
 from . import claims as _claims
 from . import layout
 from .backends import get_backend, in_job
-from .base import BaseInfra, _check_exclude, _SignatureError
+from .base import BaseInfra, SignatureError, check_exclude
 from .cachedict import CacheDict
+from .uidfolder import UidFolder
 
 logger = logging.getLogger(__name__)
 
@@ -82,12 +83,12 @@ class MapInfra(BaseInfra):
         """
         if not callable(item_uid):
             raise TypeError(f"item_uid must be a callable returning a str, got {item_uid!r}")
-        _check_exclude(exclude_from_cache_uid)
+        check_exclude(exclude_from_cache_uid)
 
         def deco(method: C) -> C:
             params = list(inspect.signature(method).parameters)
             if len(params) != 2:
-                raise _SignatureError(
+                raise SignatureError(
                     f"MapInfra.apply decorates a method taking self and one sequence of items, "
                     f"but {method.__qualname__} takes {params}"
                 )
@@ -109,11 +110,14 @@ class MapInfra(BaseInfra):
         if cd is None:
             folder = self.uid_folder()
             self._check_configs(write=False)
-            cd = CacheDict(
-                folder=folder,
-                keep_in_ram=self.keep_in_ram,
-                cache_type=self.spec.options["cache_type"],
-            )
+            options = {
+                "keep_in_ram": self.keep_in_ram,
+                "cache_type": self.spec.options["cache_type"],
+            }
+            if folder is None:  # in RAM only: no entry
+                cd = CacheDict(folder=None, **options)
+            else:
+                cd = UidFolder(folder).item_cache_dict(**options)
             self._cd = cd
         return cd
 
@@ -303,9 +307,8 @@ class MapInfra(BaseInfra):
 
         bar = _Progress(self._name(), len(items)) if progress and len(items) > 1 else None
         try:
-            _claims.compute_keys_once(
-                cd.folder,
-                list(items),
+            UidFolder(cd.folder).compute_keys_once(
+                keys=list(items),
                 present=present,
                 compute=compute,
                 wait=self.claims,

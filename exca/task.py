@@ -2,36 +2,31 @@
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import functools
 import inspect
 import logging
-import threading
 import typing as tp
 from pathlib import Path
 
 from . import claims as _claims
-from . import layout
 from .backends import LocalJob, get_backend, in_job, slurm_state
 from .base import (
     BaseInfra,
-    Mode,
-    _bound_infra,
-    _check_exclude,
-    _holder,
-    _private,
-    _SignatureError,
+    SignatureError,
+    bound_infra,
+    check_exclude,
+    infra_holder,
+    private_state,
 )
-from .cachedict import CacheDict
 from .submit import SubmitInfra
+from .uidfolder import Mode, UidFolder
 
 __all__ = ["LocalJob", "SubmitInfra", "TaskInfra"]
 
 logger = logging.getLogger(__name__)
 
 C = tp.TypeVar("C", bound=tp.Callable[..., tp.Any])
-_RESULT = "result"  # key of the result in the uid folder's CacheDict
 
 
 class _Missing:
@@ -53,24 +48,6 @@ class _Missing:
 _MISSING: tp.Any = _Missing()
 
 
-_LOGS_LINK = "submitit"  # symlink in the uid folder to the job's log folder (as in 0.6.0)
-
-
-def _link_logs(folder: Path, job: tp.Any) -> None:
-    """Links ``<uid folder>/submitit`` to the log folder of a submitit job."""
-    paths = getattr(job, "paths", None)
-    if paths is None:
-        return
-    link = folder / _LOGS_LINK
-    try:
-        if link.is_symlink():
-            link.unlink()
-        if not link.exists():
-            link.symlink_to(Path(paths.folder).absolute(), target_is_directory=True)
-    except OSError as e:  # eg: a file system without symlinks: the logs stay where they are
-        logger.debug("Could not link %s to the logs of job %s: %s", link, job.job_id, e)
-
-
 def _current_job(infra: TaskInfra) -> tp.Any:
     """Inside a submitit job computing ``infra``: that job (its record, or rebuilt from
     submitit's environment when the submitter has not recorded it yet), or None."""
@@ -81,8 +58,7 @@ def _current_job(infra: TaskInfra) -> tp.Any:
         job_id = env.job_id
     except Exception:  # not a submitit job
         return None
-    folder = infra.uid_folder()
-    job = None if folder is None else layout.load_job(folder)
+    job = None if infra.folder is None else infra._entry().load_job()
     if job is not None and str(job.job_id) == str(job_id):
         return job
     if "slurm" in type(env).__name__.lower():
@@ -126,7 +102,7 @@ class TaskInfra(BaseInfra):
     _ram: tp.Any = _MISSING  # the result, when kept in RAM
     _job: tp.Any = None  # the job computing (or having computed) the result
     _forced: bool = False  # mode="force" already recomputed once for this object
-    _cd: tp.Any = None  # CacheDict of the uid folder
+    _cd: UidFolder | None = None  # the uid folder (it owns the entry's CacheDict)
 
     # ---- decoration ----
     def apply(
@@ -143,13 +119,13 @@ class TaskInfra(BaseInfra):
         names, a callable taking the object, or ``"method:<name>"`` naming a method
         of the object, resolved on the object's class).
         """
-        _check_exclude(exclude_from_cache_uid)
+        check_exclude(exclude_from_cache_uid)
         if method is None:
             partial = functools.partial(self.apply, exclude_from_cache_uid=exclude_from_cache_uid)
             return tp.cast(C, partial)
         params = list(inspect.signature(method).parameters)
         if len(params) != 1:
-            raise _SignatureError(
+            raise SignatureError(
                 f"TaskInfra.apply decorates a method taking only self, but "
                 f"{method.__qualname__} takes {params}; use MapInfra or SubmitInfra for methods "
                 "with arguments"
@@ -158,15 +134,15 @@ class TaskInfra(BaseInfra):
 
     def _wrapper(self) -> tp.Callable[..., tp.Any]:
         # same as the base wrapper, with a fast path for results kept in RAM
-        default_private = _private(self)
+        default_private = private_state(self)
 
         def wrapper(obj: tp.Any) -> tp.Any:
             name = default_private["_field_name"]
-            infra: tp.Any = (obj.__dict__ if name[0] != "_" else _holder(obj, name)).get(name)
+            infra: tp.Any = (obj.__dict__ if name[0] != "_" else infra_holder(obj, name)).get(name)
             private = getattr(infra, "__pydantic_private__", None)
             if private is None or private.get("_obj") is not obj:
-                infra = _bound_infra(obj, name)
-                private = _private(infra)
+                infra = bound_infra(obj, name)
+                private = private_state(infra)
             spec = default_private["_spec"]
             if private["_spec"] is not spec and spec is not None and infra.spec is not spec:
                 # the method of a parent class overridden by a re-decorated one, called
@@ -180,30 +156,23 @@ class TaskInfra(BaseInfra):
         return wrapper
 
     # ---- cache ----
-    def _cache_dict(self) -> CacheDict[tp.Any]:
-        if self._cd is None:
-            self._cd = _shared_cache_dict(self.uid_folder())
-        return self._cd
+    def _entry(self) -> UidFolder:
+        entry = self._cd
+        if entry is None:
+            entry = self._cd = super()._entry()
+        return entry
 
     def _is_cached(self) -> bool:
         if self._ram is not _MISSING:
             return True
         if self.folder is None:
             return False
-        return _RESULT in self._cache_dict() or self._legacy_result()[0]
-
-    def _legacy_result(self) -> tuple[bool, tp.Any]:
-        """A result exca 0.6.0 recorded in ``job.pkl`` (see layout.legacy_task_result)."""
-        folder = self.uid_folder()
-        return (False, None) if folder is None else layout.legacy_task_result(folder)
+        return self._entry().has_result()
 
     def _load(self) -> tp.Any:
         if self._ram is not _MISSING:
             return self._ram
-        cd = self._cache_dict()
-        found, value = (False, None) if _RESULT in cd else self._legacy_result()
-        if not found:
-            value = cd[_RESULT]
+        value = self._entry().read_result()
         if self.keep_in_ram:
             self._ram = value
         return value
@@ -217,33 +186,14 @@ class TaskInfra(BaseInfra):
         if self._job is None and self.cluster is not None and in_job():
             # the method may ask for its own job (eg: job().paths.stdout, as in 0.6.0)
             self._job = _current_job(self)
-        if self.folder is not None:  # computed once across processes and jobs
-            cd = self._cache_dict()
-            assert cd.folder is not None
-            present = functools.partial(cd.__contains__, _RESULT)
-            with _claims.once(
-                cd.folder, _RESULT, present=present, wait=self.claims, what=self._name()
-            ) as claimed:
-                if not claimed:  # computed meanwhile by the owner of the claim
-                    return self._load()
-                return self._compute()
-        return self._compute()
-
-    def _compute(self) -> tp.Any:
-        result = self.spec.method(self.obj)
-        if self.folder is not None:
-            cd = self._cache_dict()
-            assert cd.folder is not None
-            # check-then-write under a lock: concurrent computations of the same uid
-            # all end up returning the first stored result
-            with layout.folder_lock(cd.folder):
-                if _RESULT in cd:  # computed meanwhile by another process
-                    logger.warning("%s: keeping the result already in %s", self._name(), cd.folder)
-                    result = cd[_RESULT]
-                else:
-                    with cd.writer() as writer:
-                        writer[_RESULT] = result
-        if self.folder is None or self.keep_in_ram:
+        if self.folder is None:
+            result = self._ram = self.spec.method(self.obj)
+            return result
+        # computed once across processes and jobs, stored with check-then-write under
+        # the folder lock; a failure is recorded in the uid folder
+        compute = functools.partial(self.spec.method, self.obj)
+        result = self._entry().compute_once(compute, wait=self.claims, what=self._name())
+        if self.keep_in_ram:
             self._ram = result
         return result
 
@@ -265,19 +215,14 @@ class TaskInfra(BaseInfra):
         return result
 
     # ---- jobs ----
-    def _job_file(self) -> Path | None:
-        folder = self.uid_folder()
-        return None if folder is None else folder / layout.JOB
-
     def _load_job(self) -> tp.Any:
-        folder = self.uid_folder()
-        job = None if folder is None else layout.load_job(folder)
+        job = None if self.folder is None else self._entry().load_job()
         if job is not None and slurm_state(job) == "unknown":
             logger.warning(
                 "%s: Slurm does not know job %s recorded in %s any more: not waiting for it",
                 self._name(),
                 job.job_id,
-                folder,
+                self._where(),
             )
             return None
         return job
@@ -323,42 +268,30 @@ class TaskInfra(BaseInfra):
         return self._job
 
     def _record_failure(self, job: LocalJob) -> None:
-        """Records an in-process failure in the uid folder, with its traceback (as exca
-        0.6.0 does): mode "cached" raises it again, without recomputing, in any process;
-        mode "retry" computes again."""
-        folder = self.uid_folder()
-        if folder is None or job.exception() is None:
+        """Records an in-process failure in the uid folder: the failure record (its
+        traceback) and the job (as exca 0.6.0 does): mode "cached" raises it again,
+        without recomputing, in any process; mode "retry" computes it again."""
+        error = job.exception()
+        if self.folder is None or error is None:
             return
-        if layout.is_legacy_job_file(folder):  # exca 0.6.0's record (which it reads): kept
+        entry = self._entry()
+        if entry.is_legacy_job_file():  # exca 0.6.0's record (which it reads): kept
             return
         logger.warning(
             "%s: the computation failed (recorded in %s; mode='retry' computes it again):\n%s",
             self._name(),
-            folder,
+            entry.path,
             job._traceback,
         )
-        layout.save_job(folder, job.picklable())
+        if not entry.has_failure_record():  # (failed before computing: eg a claim)
+            entry.record_failure(error, tb=job._traceback)
+        entry.save_job(job.picklable())
 
     def _clear_result(self) -> None:
         self._ram = _MISSING
         self._job = None
-        if self.folder is not None:
-            cd = self._cache_dict()
-            if _RESULT in cd:
-                with cd.writer() as writer:
-                    del writer[_RESULT]
-            path = self._job_file()
-            if path is not None and path.exists():
-                if layout.is_legacy_job_file(path.parent):
-                    if self.mode != "force":  # it holds 0.6.0's (failed) outcome: keep it
-                        return
-                    logger.warning(
-                        "%s: mode='force' removes %s (exca 0.6.0's job)", self._name(), path
-                    )
-                path.unlink(missing_ok=True)
-                link = path.parent / _LOGS_LINK
-                if link.is_symlink():
-                    link.unlink()
+        if self.folder is not None:  # (exca 0.6.0's job record is kept, but in mode force)
+            self._entry().clear(remove_legacy_job=self.mode == "force", what=self._name())
 
     @staticmethod
     def _submit_jobs(infras: list[TaskInfra], max_workers: int | None = None) -> None:
@@ -389,10 +322,9 @@ class TaskInfra(BaseInfra):
             )
         for infra, job in zip(infras, jobs):
             infra._job = job
-            folder = infra.uid_folder()
-            assert folder is not None
-            layout.save_job(folder, job)
-            _link_logs(folder, job)
+            entry = infra._entry()
+            entry.save_job(job)
+            entry.link_logs(job)
             logger.debug(
                 "%s: submitted job %s on cluster %s (uid folder: %s)",
                 infra._name(),
@@ -451,7 +383,7 @@ class TaskInfra(BaseInfra):
                 raise TypeError(
                     f"job_array item #{k} ({type(obj).__name__}) has no TaskInfra field {name!r}"
                 )
-            infra = _bound_infra(obj, name)
+            infra = bound_infra(obj, name)
             uid = infra.uid()
             if uid in seen:
                 if not allow_repeated_tasks:
@@ -495,23 +427,3 @@ class TaskInfra(BaseInfra):
                 infra._record_failure(infra._job)
             return
         self._submit_jobs(to_run, max_workers=max_workers)
-
-
-_CACHE_DICTS: collections.OrderedDict[Path | None, CacheDict[tp.Any]] = collections.OrderedDict()
-_CACHE_DICTS_LOCK = threading.Lock()
-
-
-def _shared_cache_dict(folder: Path | None) -> CacheDict[tp.Any]:
-    """The process's CacheDict of a uid folder (the 256 most recent are kept): a fresh
-    object of an already seen config then refreshes an index it has read (a ``stat`` per
-    index file) instead of reading it again. A CacheDict follows what other processes
-    and objects write (it refreshes from disk at each lookup), so sharing it is safe."""
-    with _CACHE_DICTS_LOCK:
-        cd = _CACHE_DICTS.get(folder)
-        if cd is None:
-            cd = _CACHE_DICTS[folder] = CacheDict(folder=folder, cache_type="Pickle")
-            while len(_CACHE_DICTS) > 256:
-                _CACHE_DICTS.popitem(last=False)
-        else:
-            _CACHE_DICTS.move_to_end(folder)
-        return cd

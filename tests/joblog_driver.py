@@ -1,6 +1,6 @@
 """Runs a sequence of job-logging configurations in a fresh process and writes the logging
 state reached as JSON (tests/test_hydra_joblog.py runs each scenario twice: with
-``exca.hydra.joblog.configure_job_log`` and with Hydra's ``configure_log``).
+``exca.hydra.fast.joblog.configure_job_log`` and with Hydra's ``configure_log``).
 
 Usage: ``python joblog_driver.py SPEC_JSON`` where the spec has ``impl`` ("ours" or
 "hydra"), ``root`` (a folder), ``out`` (the JSON file written), ``job_logging`` (a config,
@@ -22,7 +22,7 @@ import hydra
 from hydra.core import utils as hydra_utils
 from omegaconf import OmegaConf
 
-from exca.hydra.joblog import configure_job_log
+from exca.hydra.fast.joblog import configure_job_log
 
 HYDRA_CONF = Path(hydra.__file__).parent / "conf" / "hydra"
 TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}")

@@ -800,6 +800,8 @@ scenario(
             for i in items:
                 yield i * self.p
     m = M(p=3)
+    import numpy
+    numpy.random.seed(0)  # 0.6.0 shuffles the missing items with numpy: [3, 2, 1] here
     rec("first", lambda: list(m.process([1, 2, 3])))
     rec("second", lambda: list(m.process([3, 4, 1])))
     rec("calls", lambda: CALLS)
@@ -833,7 +835,7 @@ scenario(
     """,
     calls=(
         [[1, 2, 3], [4], [1], [7]],
-        "missing items are computed in the order given; 0.6.0 passes them in set order",
+        "missing items are computed in the order given; 0.6.0 passes them in a random order",
     ),
 )
 

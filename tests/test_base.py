@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import collections
 import copy
+import os
 import pickle
+import shutil
 import typing as tp
 from pathlib import Path
 
@@ -775,6 +777,12 @@ def test_changed_class_defaults_raise_on_the_next_call(tmp_path: Path) -> None:
         assert mod.T(q=1).run() == 1 and list(mod.M().run([1])) == [2]
         assert mod.T(q=1).run() == 1  # read from the cache: its defaults check is memoised
         module.write_text(_defaults_module(tmp_path / "cache", 2))
+        # the new source may have the same size and second as the first one: Python
+        # would then reuse the bytecode it cached for it (checked by mtime and size)
+        shutil.rmtree(tmp_path / "__pycache__", ignore_errors=True)
+        stat = module.stat()
+        os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+        importlib.invalidate_caches()
         mod = importlib.reload(mod)
         with pytest.raises(ConfigMismatchError, match="defaults of T changed"):
             mod.T(q=1).run()

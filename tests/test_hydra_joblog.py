@@ -1,4 +1,4 @@
-"""exca.hydra.joblog.configure_job_log against Hydra's configure_log, differentially.
+"""exca.hydra.fast.joblog.configure_job_log against Hydra's configure_log, differentially.
 
 Each scenario (a sequence of job-logging configurations, with messages logged and the
 logging state changed between them) runs in two fresh processes (tests/joblog_driver.py):
@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from exca.hydra.joblog import _Resolution
+from exca.hydra.fast.joblog import _Resolution
 
 DRIVER = Path(__file__).with_name("joblog_driver.py")
 HYDRA_DEFAULT = OmegaConf.to_container(

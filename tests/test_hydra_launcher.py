@@ -548,11 +548,11 @@ def test_launcher_conf_repeats_the_execution_fields() -> None:
     import dataclasses
 
     from exca.backends import EXECUTION_FIELDS
-    from exca.hydra.launcher import _CACHE_PARAMS, _RUN_PARAMS
+    from exca.hydra.settings import CACHE_PARAMS, RUN_PARAMS
     from hydra_plugins.exca_launcher.exca_launcher import ExcaLauncherConf
 
     names = [f.name for f in dataclasses.fields(ExcaLauncherConf)]
-    assert names == ["_target_", *_CACHE_PARAMS, *_RUN_PARAMS, *EXECUTION_FIELDS]
+    assert names == ["_target_", *CACHE_PARAMS, *RUN_PARAMS, *EXECUTION_FIELDS]
 
 
 def test_slurm_additional_parameters_from_the_command_line(tmp_path: Path) -> None:
@@ -577,3 +577,88 @@ def test_invalid_execution_value_names_the_key(sweep: Sweeper) -> None:
         match=r"hydra\.launcher\.slurm_additional_parameters=.*mail.*expected dict",
     ):
         sweep(Task(), ["x=1", bad], launcher="exca_slurm")
+
+
+# # # # # one uid rule for exclusions, and caches written before it # # # # #
+
+EXCLUDED_APP = "tests.hydra_apps.excluded_app"
+LAUNCHER_CACHE_BEFORE = Path(__file__).parent / "data" / "launcher_cache_excluded"
+
+
+def _run_excluded_app(
+    tmp_path: Path, cache: Path, config_name: str, *overrides: str
+) -> subprocess.CompletedProcess[str]:
+    """Runs tests/hydra_apps/excluded_app.py as a module; its task function appends to
+    ``tmp_path / "calls.txt"``."""
+    env = {**os.environ, "PYTHONPATH": ROOT, "EXCA_TEST_CALLS": str(tmp_path / "calls.txt")}
+    cmd = [
+        sys.executable,
+        "-m",
+        EXCLUDED_APP,
+        "-m",
+        f"--config-name={config_name}",
+        "hydra/launcher=exca_inline",
+        f"hydra.launcher.cache_folder={cache}",
+        f"hydra.sweep.dir={tmp_path / ('sweep-' + config_name)}",
+        *overrides,
+    ]
+    return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("config_name", ["plain", "model"])
+def test_cache_written_before_the_shared_exclusion_rule_is_served(
+    tmp_path: Path, config_name: str
+) -> None:
+    """A launcher cache written by exca 5d3455b (tests/data/launcher_cache_excluded.md),
+    whose uids kept the empty parent of an excluded key (``data={},x=1``), is served:
+    no job runs."""
+    import shutil
+
+    cache = tmp_path / "cache"
+    shutil.copytree(LAUNCHER_CACHE_BEFORE, cache)
+    before = {p: p.read_bytes() for p in cache.rglob("*") if p.is_file()}
+    proc = _run_excluded_app(
+        tmp_path,
+        cache,
+        config_name,
+        "x=1,2",
+        "data.workers=3,5",
+        "hydra.launcher.exclude_from_uid=[data.workers]",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "] 0 to run, 2 cached, 2 sharing a uid with another job" in proc.stdout + proc.stderr
+    assert not (tmp_path / "calls.txt").exists()  # 0 recomputations
+    # nothing written nor renamed in the entries (but their last-use stamps)
+    after = {p: p.read_bytes() for p in cache.rglob("*") if p.is_file()}
+    assert {p: v for p, v in after.items() if p.name != ".exca-last-use"} == before
+
+
+@pytest.mark.parametrize("config_name", ["plain", "model"])
+def test_the_same_exclusion_gives_the_uid_of_a_model(tmp_path: Path, config_name: str) -> None:
+    """Excluding ``data.workers`` (the only key of ``data``) gives the same uid through the
+    launcher as through an infra's ``exclude_from_cache_uid``: one rule (an emptied parent
+    goes too), not ``data={},x=2``."""
+    import pydantic
+
+    import exca
+    from exca import ConfDict
+    from tests.hydra_apps.excluded_app import Data
+
+    class Job(pydantic.BaseModel):  # the fields of excluded_app's configs
+        x: int = 0
+        data: Data = Data()
+        infra: exca.TaskInfra = exca.TaskInfra()
+
+        @infra.apply(exclude_from_cache_uid=["data.workers"])
+        def run(self) -> int:
+            return self.x
+
+    model_uid = Job(x=2, data=Data(workers=3)).infra.uid().rsplit("/", 1)[1]
+    assert model_uid == ConfDict({"x": 2}).to_uid()
+    exclude = "hydra.launcher.exclude_from_uid=[data.workers]"
+    cache = tmp_path / "cache"
+    proc = _run_excluded_app(tmp_path, cache, config_name, "x=2", "data.workers=3", exclude)
+    assert proc.returncode == 0, proc.stderr
+    [folder] = [p.parent for p in cache.glob("*/*/uid.yaml")]
+    assert ConfDict.from_yaml(folder / "uid.yaml").to_uid() == model_uid
+    assert folder.name.endswith(model_uid.rsplit("-", 1)[1])  # found by the uid's hash

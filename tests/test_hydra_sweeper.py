@@ -1,5 +1,5 @@
 """``hydra/sweeper=exca`` (hydra_plugins/exca_sweeper + exca/hydra/sweeper.py) and the
-serving of cached jobs (exca/hydra/serve.py), against Hydra's own behaviour.
+serving of cached jobs (exca/hydra/fast/serve.py), against Hydra's own behaviour.
 
 - composition: for a corpus of sweeps, every job's composed config (``hydra`` node
   included) from the fast composer equals Hydra's ``load_sweep_config``, and the job list
@@ -28,7 +28,7 @@ from hydra.test_utils.launcher_common_tests import BatchedSweeperTestSuite, Laun
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from exca.hydra.jobconfig import HydraYaml, output_dir_of, set_job_fields
+from exca.hydra.fast.jobconfig import HydraYaml, output_dir_of, set_job_fields
 from exca.hydra.sweeper import FastComposer, FastJobConfig, expand
 
 APPS = Path(__file__).parent / "hydra_apps"
@@ -300,7 +300,7 @@ def test_files_identical_exca_launcher(tmp_path: Path, args: list[str]) -> None:
     _run(tmp_path / "e0", "hydra/sweeper=exca", launcher, *args)
     _assert_same(_files(tmp_path / "b0"), _files(tmp_path / "e0"))
     # caching on: the basic sweeper's run fills the cache (jobs run through run_job), the
-    # exca sweeper's run is served from it (exca.hydra.serve); artifacts=none: with the
+    # exca sweeper's run is served from it (exca.hydra.fast.serve); artifacts=none: with the
     # default (links to the first run's files) a served dir differs by design
     cached = (launcher, CACHE, "hydra.launcher.artifacts=none")
     _run(tmp_path / "b1", "hydra/sweeper=basic", *cached, *args)
@@ -367,5 +367,5 @@ def test_imports_stay_light() -> None:
     launcher and the sweeper import what serving needs, not numpy (array formats)."""
     plugins = "import hydra_plugins.exca_sweeper.exca_sweeper, hydra_plugins.exca_launcher"
     assert _imported(plugins + ".exca_launcher") == []
-    engine = "import exca.hydra.launcher, exca.hydra.sweeper, exca.hydra.serve"
+    engine = "import exca.hydra.launcher, exca.hydra.sweeper, exca.hydra.fast.serve"
     assert "numpy" not in _imported(engine)

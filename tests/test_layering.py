@@ -8,6 +8,7 @@ test happens to call is caught too; a subprocess check confirms it at run time.
 
 import ast
 import collections.abc
+import itertools
 import subprocess
 import sys
 import typing as tp
@@ -243,3 +244,251 @@ def test_register_converter_rejects_bad_arguments(kwargs: dict[str, tp.Any], mat
     with pytest.raises(ValueError, match=match):
         register_converter(**kwargs)
     assert "lib" not in confdict._CONVERTERS
+
+
+# # # # # the layer table of docs/architecture.md, for the whole package # # # # #
+
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+
+
+def layer_table() -> dict[str, tuple[list[str], list[str], list[str]]]:
+    """The layer table of docs/architecture.md: layer -> (its modules, the layers it may
+    import, the third-party packages it never imports)."""
+    text = ARCHITECTURE.read_text()
+    start = text.index("<!-- layer table -->")
+    lines = text[start:].splitlines()[1:]
+    rows = list(itertools.takewhile(lambda line: line.startswith("|"), lines))
+    out = {}
+    for row in rows[2:]:  # after the head and the rule
+        layer, modules, imports, never = (c.strip() for c in row.strip("|").split("|"))
+        out[layer] = (
+            [m.strip("` ") for m in modules.split(",")],
+            [m.strip() for m in imports.split(",") if m.strip() not in ("", "-")],
+            [m.strip("` ") for m in never.split(",") if m.strip() not in ("", "-")],
+        )
+    return out
+
+
+def package_modules() -> dict[str, Path]:
+    return {
+        _module_name(p): p
+        for p in sorted((ROOT / "exca").rglob("*.py"))
+        if "__pycache__" not in p.parts
+    }
+
+
+def layer_of(module: str, table: dict[str, tuple[list[str], list[str], list[str]]]) -> str:
+    """The layer of ``module``: the one naming it or its closest package."""
+    best, length = "", -1
+    for layer, (modules, _, _) in table.items():
+        for m in modules:
+            if (module == m or module.startswith(m + ".")) and len(m) > length:
+                best, length = layer, len(m)
+    return best
+
+
+def exca_imports(path: Path) -> list[tuple[int, str]]:
+    modname = _module_name(path)
+    found = imported_modules(path.read_text(), modname, is_package=path.name == "__init__.py")
+    return [(line, name) for line, name in found if _matches(name, ("exca",))]
+
+
+def test_every_module_is_in_the_layer_table() -> None:
+    table = layer_table()
+    assert set(table) >= {"core", "storage", "uid folders", "infras", "hydra bridge", "command"}
+    missing = [m for m in package_modules() if not layer_of(m, table)]
+    assert missing == []
+
+
+def test_imports_follow_the_layer_table() -> None:
+    """Each module imports (even lazily, in a function) only exca modules of the layers
+    its row allows, and never the third-party packages its row forbids: eg the Hydra
+    bridge imports no infra, ``exca.inspect`` imports no Hydra."""
+    table = layer_table()
+    problems = []
+    for module, path in package_modules().items():
+        layer = layer_of(module, table)
+        _, allowed, never = table[layer]
+        source = path.read_text()
+        for line, name in imported_modules(source, module, is_package=path.name == "__init__.py"):
+            where = f"{path.relative_to(ROOT)}:{line} ({layer}) imports {name}"
+            if _matches(name, never):
+                problems.append(where)
+            elif _matches(name, ("exca",)) and name != "exca":
+                other = layer_of(name, table)
+                if other != layer and other not in allowed:
+                    problems.append(f"{where} ({other})")
+    assert problems == []
+
+
+def test_the_layer_table_catches_a_bridge_importing_an_infra() -> None:
+    table = layer_table()
+    layer = layer_of("exca.hydra.launcher", table)
+    assert layer_of("exca.task", table) not in table[layer][1]
+    assert "hydra" in table[layer_of("exca.uidfolder", table)][2]
+    assert "hydra" in table[layer_of("exca.inspect.entries", table)][2]
+
+
+def import_cycles() -> list[list[str]]:
+    """The cycles of the import graph of exca/ (every import, lazy ones included), as
+    strongly connected components of more than one module."""
+    modules = package_modules()
+    graph = {
+        m: sorted({n for _, n in exca_imports(p) if n in modules and n != m})
+        for m, p in modules.items()
+    }
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's algorithm
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_cycle() -> None:
+    assert import_cycles() == []
+
+
+def test_private_names_stay_in_their_module() -> None:
+    """No module of exca/ imports a private name (``_name``) of another module of exca/."""
+    problems = []
+    for path in package_modules().values():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if not node.level and not _matches(node.module or "", ("exca",)):
+                continue  # another library's private name: its business
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    problems.append(f"{path.relative_to(ROOT)} {alias.name}")
+    assert problems == []
+
+
+# the names of an entry's files and keys, and the module defining each (once)
+ENTRY_NAMES = {
+    "uid.yaml": "exca/uidfolder.py",
+    "full-uid.yaml": "exca/uidfolder.py",
+    "config.yaml": "exca/uidfolder.py",
+    "job.pkl": "exca/uidfolder.py",
+    "error.txt": "exca/uidfolder.py",
+    ".lock": "exca/uidfolder.py",
+    "origin.json": "exca/uidfolder.py",
+    "submitit": "exca/uidfolder.py",
+    "result": "exca/uidfolder.py",
+    "default": "exca/uidfolder.py",
+    ".claims": "exca/claims.py",
+    ".claim": "exca/claims.py",
+    ".exca-last-use": "exca/cachedict/index.py",
+    "task.yaml": "exca/hydra/targets.py",  # the launcher's marker in a method folder
+}
+# the same strings meaning something else (file, line content) -> why
+OTHER_MEANINGS = {
+    ("exca/hydra/fast/serve.py", "config.yaml"): "Hydra's own <output>/.hydra/config.yaml",
+    ("exca/demo/callbacks.py", "config.yaml"): "Hydra's own <output>/.hydra/config.yaml",
+    ("exca/cli.py", "result"): "the key of exca.inspect.show()'s dict",
+    ("exca/inspect/entries.py", "result"): "the key of exca.inspect.show()'s dict",
+}
+
+
+def entry_name_literals() -> list[tuple[str, int, str]]:
+    """Every string literal (docstrings excepted) of exca/ equal to an entry's file name
+    or key: (file, line, literal)."""
+    out = []
+    for path in sorted((ROOT / "exca").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)
+        }
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and node.value in ENTRY_NAMES
+                and id(node) not in docstrings
+            ):
+                out.append((str(path.relative_to(ROOT)), node.lineno, node.value))
+    return out
+
+
+def test_each_entry_file_name_and_key_is_defined_once() -> None:
+    """``"uid.yaml"``, ``"result"``... appear once in the package, where they are defined;
+    everything else uses that constant (through :class:`exca.uidfolder.UidFolder`)."""
+    found = entry_name_literals()
+    defined: dict[str, list[str]] = {}
+    for file, line, literal in found:
+        if (file, literal) in OTHER_MEANINGS:
+            continue
+        defined.setdefault(literal, []).append(f"{file}:{line}")
+    assert {k: len(v) for k, v in defined.items()} == dict.fromkeys(ENTRY_NAMES, 1), defined
+    assert {k: v[0].split(":")[0] for k, v in defined.items()} == ENTRY_NAMES
+
+
+def cache_dict_openings() -> list[str]:
+    """Calls ``CacheDict(...)`` in exca/ outside the storage layer and the uid-folder
+    object, but for a CacheDict in RAM (``folder=None``): ``file:line``."""
+    out = []
+    for path in sorted((ROOT / "exca").rglob("*.py")):
+        rel = path.relative_to(ROOT)
+        if rel.parts[:2] == ("exca", "cachedict") or rel == Path("exca/uidfolder.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name != "CacheDict":
+                continue
+            in_ram = any(
+                k.arg == "folder" and isinstance(k.value, ast.Constant) and k.value.value is None
+                for k in node.keywords
+            )
+            if not in_ram:
+                out.append(f"{rel}:{node.lineno}")
+    return out
+
+
+def test_only_the_uid_folder_object_opens_an_entry_cache_dict() -> None:
+    assert cache_dict_openings() == []
+
+
+def test_modules_over_700_lines_say_why() -> None:
+    """Each module of exca/ over 700 lines is named, with why, in the "Sizes" rule of
+    docs/architecture.md."""
+    text = ARCHITECTURE.read_text()
+    sizes = text[text.index("**Sizes.**") :].split("\n\n")[0]
+    long = sorted(
+        str(p.relative_to(ROOT / "exca"))
+        for p in (ROOT / "exca").rglob("*.py")
+        if len(p.read_text().splitlines()) > 700
+    )
+    assert [m for m in long if f"`{m}`" not in sizes] == []

@@ -58,11 +58,9 @@ from .registry import (
     MmapCache,
     dump_with,
     get_handler,
-    register,
     resolve_for_top_level,
 )
 
-register(legacy.Exca060, name=legacy.FORMAT)  # values written by exca 0.6.0 (read only)
 logger = logging.getLogger(__name__)
 
 X = tp.TypeVar("X")

@@ -116,7 +116,8 @@ def parse_writer_name(name: str) -> tuple[str, int] | None:
     return parts[0], int(parts[1])
 
 
-def _pid_alive(pid: int) -> bool:
+def process_exists(pid: int) -> bool:
+    """True if a process ``pid`` exists on this host (whoever owns it)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -139,7 +140,7 @@ def writer_is_finished(name: str) -> bool:
     if pid == my_pid:
         with _ACTIVE_LOCK:
             return name not in _ACTIVE
-    return not _pid_alive(pid)
+    return not process_exists(pid)
 
 
 def remove_writer_files(folder: Path, name: str) -> None:
@@ -159,6 +160,7 @@ def remove_writer_files(folder: Path, name: str) -> None:
 
 
 # ---------------------------------------------------------------- last use
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _USED: set[tuple[int, str]] = set()  # (pid, folder) whose use this process recorded
 
 
@@ -166,13 +168,15 @@ def record_use(folder: Path) -> None:
     """Records that a value of ``folder`` was read: ``.exca-last-use`` holds the time in
     ns as 20 digits and a newline (exca 0.6.0's format), rewritten in place (no
     truncation: a reader never sees it empty). At most once per folder and process;
-    failures (read-only folder) are ignored: reading must never fail because of it."""
+    failures (read-only folder) are ignored: reading must never fail because of it. A
+    link at that name (which this package never creates) is not followed nor written
+    through: the stamp is then not recorded."""
     key = (os.getpid(), str(folder))
     if key in _USED:
         return
     _USED.add(key)
     try:
-        fd = os.open(folder / LAST_USE, os.O_WRONLY | os.O_CREAT, 0o666)
+        fd = os.open(folder / LAST_USE, os.O_WRONLY | os.O_CREAT | _NOFOLLOW, 0o666)
         try:
             os.pwrite(fd, b"%020d\n" % time.time_ns(), 0)
         finally:
@@ -184,10 +188,15 @@ def record_use(folder: Path) -> None:
 def read_last_use(folder: Path) -> int | None:
     """The time (ns) recorded by :func:`record_use` (or exca 0.6.0), or None."""
     try:
-        with open(folder / LAST_USE, "rb") as f:
-            return int(f.read(20))
+        fd = os.open(folder / LAST_USE, os.O_RDONLY | _NOFOLLOW)
+    except OSError:  # absent, or a link (not ours: not followed)
+        return None
+    try:
+        return int(os.read(fd, 20))
     except (OSError, ValueError):
         return None
+    finally:
+        os.close(fd)
 
 
 # ---------------------------------------------------------------- writing
@@ -274,7 +283,7 @@ class IndexWriter:
         fd = self._data_fds.get(filename)
         if fd is None:
             path = os.path.join(self.data_dir(), filename)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | _NOFOLLOW, 0o666)
             self._data_fds[filename] = fd
         end = os.lseek(fd, 0, os.SEEK_END)
         pad = -end % align
@@ -288,7 +297,9 @@ class IndexWriter:
         if self._index_fd is None:
             self.folder.mkdir(parents=True, exist_ok=True)
             path = self.folder / self.index_name
-            self._index_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+            self._index_fd = os.open(
+                path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | _NOFOLLOW, 0o666
+            )
         start = os.lseek(self._index_fd, 0, os.SEEK_END)
         line = (FILE_HEADER + LINE_LEAD if start == 0 else LINE_LEAD) + line
         try:
@@ -671,16 +682,25 @@ _COUNT_LINE = {
 
 def count_keys(folder: Path) -> tuple[int, str | None]:
     """(number of live keys, the key if there is exactly one) of the index files of
-    ``folder``, as :class:`IndexView` would list them, without building an object per
-    entry in the common case: standard lines with distinct keys across all files, no
-    tombstone nor clear marker (one regular-expression pass per file gives the keys;
-    anything else is merged by :class:`IndexView`)."""
+    ``folder``, as :class:`IndexView` would list them (see :func:`summarize_keys`)."""
+    n, key, _ = summarize_keys(folder)
+    return n, key
+
+
+def summarize_keys(folder: Path) -> tuple[int, str | None, Entry | None]:
+    """(number of live keys, the key and its entry if there is exactly one) of the index
+    files of ``folder``, as :class:`IndexView` would list them, without building an
+    object per entry in the common case: standard lines with distinct keys across all
+    files, no tombstone nor clear marker (one regular-expression pass per file gives the
+    keys; anything else is merged by :class:`IndexView`). The entry's line is not
+    parsed."""
     try:
         names = sorted(e.name for e in os.scandir(folder) if e.name.endswith(INFO_SUFFIX))
     except FileNotFoundError:
-        return 0, None
+        return 0, None, None
     keys: set[bytes] = set()
     total = 0
+    single: Entry | None = None
     for name in names:
         try:
             with (folder / name).open("rb") as f:
@@ -711,14 +731,17 @@ def count_keys(folder: Path) -> tuple[int, str | None]:
                 break  # a garbled key (IndexView skips its line with a warning)
         keys.update(found)
         total += n
+        if n == 1:
+            single = (name, data.count(b"\n", 0, start) + 1, chunk)
         if len(keys) != total:
             break  # a key written twice: the newest line wins (IndexView)
     else:
         if total == 1:
-            return 1, next(iter(keys)).decode("utf8")
-        return total, None
+            return 1, next(iter(keys)).decode("utf8"), single
+        return total, None, None
     view = IndexView(folder)
     view.refresh()
     if len(view.entries) == 1:
-        return 1, next(iter(view.entries))
-    return len(view.entries), None
+        key, entry = next(iter(view.entries.items()))
+        return 1, key, entry
+    return len(view.entries), None, None

@@ -9,6 +9,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from ..uidfolder import UID
 from .pipeline import Experiment
 
 
@@ -49,7 +50,7 @@ class ResultsTable(Callback):
             folder = exp.infra.uid_folder()
             status = exp.infra.status()
             if status == "completed" and folder is not None:
-                age = (folder / "uid.yaml").stat().st_mtime
+                age = (folder / UID).stat().st_mtime
                 state = "computed" if age >= self.start else "cached"
                 accuracy = f"{exp.run()['accuracy']:.3f}"
             else:

@@ -28,12 +28,14 @@ import shutil
 import typing as tp
 from pathlib import Path
 
+from exca import uidfolder
+
 __all__ = ["ARTIFACTS", "ORIGIN", "bring", "record_origin"]
 
 log = logging.getLogger(__name__)
 
 ARTIFACTS = ("link", "copy", "none")
-ORIGIN = "origin.json"  # in a uid folder: the output dir of the run that computed it
+ORIGIN = uidfolder.ORIGIN  # in a uid folder: the output dir of the run that computed it
 _OWN = frozenset({".hydra"})  # entries of an output dir that always stay the job's own
 
 
@@ -42,11 +44,9 @@ def record_origin(folder: Path, output_dir: str | None) -> None:
     never an error, when it cannot be written)."""
     if not output_dir:
         return
-    from exca import layout
-
     try:
         text = json.dumps({"output_dir": os.path.abspath(output_dir)})
-        layout.atomic_write_text(folder / ORIGIN, text)
+        uidfolder.UidFolder(folder).write_origin(text)
     except OSError as e:
         log.warning("Could not record the output dir of this job in %s: %s", folder, e)
 
@@ -54,7 +54,7 @@ def record_origin(folder: Path, output_dir: str | None) -> None:
 def origin(folder: Path) -> Path | None:
     """The output dir of the run that computed a uid folder's result (None: unknown)."""
     try:
-        data = json.loads((folder / ORIGIN).read_text(encoding="utf8"))
+        data = json.loads(uidfolder.UidFolder(folder).read_origin() or "")
         return Path(data["output_dir"])
     except (OSError, ValueError, KeyError, TypeError):
         return None

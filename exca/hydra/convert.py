@@ -53,14 +53,14 @@ def _key(key: tp.Any) -> str:
     return key if isinstance(key, str) else str(key)
 
 
-def _plain_value(value: tp.Any) -> tp.Any:
+def plain_value(value: tp.Any) -> tp.Any:
     """Enum members (at any depth) become their values."""
     if isinstance(value, enum.Enum):
-        return _plain_value(value.value)
+        return plain_value(value.value)
     if isinstance(value, dict):
-        return {_key(k): _plain_value(v) for k, v in value.items()}
+        return {_key(k): plain_value(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain_value(v) for v in value]
+        return [plain_value(v) for v in value]
     return value
 
 
@@ -99,7 +99,7 @@ def _walk(node: tp.Any, path: str, missing: list[str], problems: list[str]) -> t
             else:
                 out_l.append(converted)
         return out_d if isinstance(node, DictConfig) else out_l
-    return _plain_value(node)
+    return plain_value(node)
 
 
 def omegaconf_to_dict(cfg: tp.Any, resolve: bool = True) -> dict[str, tp.Any]:
@@ -116,7 +116,7 @@ def omegaconf_to_dict(cfg: tp.Any, resolve: bool = True) -> dict[str, tp.Any]:
     if resolve:
         out = _walk(cfg, "", missing, problems)
     else:
-        out = _plain_value(OmegaConf.to_container(cfg, resolve=False))
+        out = plain_value(OmegaConf.to_container(cfg, resolve=False))
         _find_missing(cfg, "", missing)
     if missing:
         problems = [f"{k}: mandatory value is missing (???)" for k in missing] + problems

@@ -659,7 +659,7 @@ def _build_uncached(Model: type[pydantic.BaseModel], groups: bool) -> _Built:
         loose("", Model.__name__, "-", f"validators {', '.join(names)} run by pydantic")
     if Model.model_config.get("extra") == "allow":
         loose("", Model.__name__, "-", "extra keys need +key=value overrides")
-    if _is_strict(Model):
+    if is_strict(Model):
         loose("", Model.__name__, "-", "strict: to_model validates the config as JSON data")
     cls = _make(Model, specs, report, converters)
     cls.__exca_aliases__ = aliases  # type: ignore[attr-defined]  # read by override suggestions
@@ -683,7 +683,7 @@ def _unoptional(type_: tp.Any) -> tp.Any:
     return type_
 
 
-def _is_strict(Model: type[pydantic.BaseModel]) -> bool:
+def is_strict(Model: type[pydantic.BaseModel]) -> bool:
     """Whether the model validates some value strictly (``strict=True`` in a model config
     or a field, ``pydantic.Strict``, ``StrictInt``...), at any depth."""
     return _strict_in(Model, set())
@@ -868,9 +868,9 @@ def _node_data(Model: type, built: _Built, name: str, value: tp.Any) -> tp.Any:
     holder = dataclasses.make_dataclass("Holder", [(name, _field_type(built.cls, name))])
     cfg = OmegaConf.structured(holder(**{name: built.converters[name](value)}))
     container = OmegaConf.to_container(cfg, resolve=False)
-    from .convert import _plain_value
+    from .convert import plain_value
 
-    return _plain_value(tp.cast(dict[str, tp.Any], container)[name])
+    return plain_value(tp.cast(dict[str, tp.Any], container)[name])
 
 
 def _field_type(cls: type, name: str) -> tp.Any:

@@ -74,9 +74,9 @@ def classify(target: tp.Any, partial: tp.Any = False) -> Target:
 def validate_partial(data: tp.Mapping[str, tp.Any], model: type[pydantic.BaseModel]) -> None:
     """Validates the fields a ``_partial_: true`` config has (the others are given later
     by the app): raises :class:`~exca.hydra.errors.ConfigError` naming each bad field."""
-    from .validate import _format_errors, _strip_hydra_keys
+    from .validate import format_errors, strip_hydra_keys
 
-    values = _strip_hydra_keys(dict(data))
+    values = strip_hydra_keys(dict(data))
     try:
         model.model_validate(values)
     except pydantic.ValidationError as e:
@@ -88,7 +88,7 @@ def validate_partial(data: tp.Mapping[str, tp.Any], model: type[pydantic.BaseMod
             )
         ]
         if errors:
-            raise _format_errors(model, errors, []) from None
+            raise format_errors(model, errors, []) from None
 
 
 # # # # # the task function's identity # # # # #

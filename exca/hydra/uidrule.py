@@ -43,6 +43,7 @@ from omegaconf import DictConfig
 from exca import layout
 from exca.confdict import ConfDict
 from exca.uid import readable_part
+from exca.uidfolder import ConfigMismatchError, UidFolder
 
 from .targets import TaskIdentity
 
@@ -296,10 +297,10 @@ class Locator:
         for name in self._by_hash(parent).get(_hash_of(layout.uid_name(uid)), []):
             folder = parent / name
             try:
-                found = layout.check_or_write_configs(
-                    folder, uid_cfg, full_uid=lambda: uid_cfg, full=lambda: uid_cfg, write=False
+                found = UidFolder(folder).check_configs(
+                    uid_cfg, full_uid=lambda: uid_cfg, full=lambda: uid_cfg, write=False
                 )
-            except layout.ConfigMismatchError:
+            except ConfigMismatchError:
                 continue
             if found == "checked":
                 return folder

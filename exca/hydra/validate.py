@@ -19,11 +19,11 @@ M = tp.TypeVar("M", bound=pydantic.BaseModel)
 _HYDRA_KEYS = ("_target_", "_convert_", "_recursive_", "_partial_", "_args_")
 
 
-def _strip_hydra_keys(value: tp.Any) -> tp.Any:
+def strip_hydra_keys(value: tp.Any) -> tp.Any:
     if isinstance(value, dict):
-        return {k: _strip_hydra_keys(v) for k, v in value.items() if k not in _HYDRA_KEYS}
+        return {k: strip_hydra_keys(v) for k, v in value.items() if k not in _HYDRA_KEYS}
     if isinstance(value, list):
-        return [_strip_hydra_keys(v) for v in value]
+        return [strip_hydra_keys(v) for v in value]
     return value
 
 
@@ -114,7 +114,7 @@ def _locate_error(
     return ".".join(parts), expected, siblings
 
 
-def _format_errors(
+def format_errors(
     Model: type[pydantic.BaseModel], errors: list[tp.Any], missing: list[str]
 ) -> ConfigError:
     problems: list[str] = []
@@ -174,13 +174,13 @@ def to_model(cfg: tp.Any, Model: type[M] | None = None) -> M:
         if not isinstance(target, str):
             raise ConfigError("no model given and the config has no _target_ naming one")
         Model = tp.cast(type[M], _locate(target))
-    data = _strip_hydra_keys(data)
+    data = strip_hydra_keys(data)
     try:
         obj = _validate(Model, data)
     except pydantic.ValidationError as e:
-        raise _format_errors(Model, e.errors(), missing) from None
+        raise format_errors(Model, e.errors(), missing) from None
     if missing:  # the model has defaults for them, but the config explicitly asks for values
-        raise _format_errors(Model, [], missing)
+        raise format_errors(Model, [], missing)
     return obj
 
 
@@ -188,13 +188,13 @@ def _validate(Model: type[M], data: dict[str, tp.Any]) -> M:
     """Validates config data: fields by name or alias; a model validated strictly (at any
     depth) reads the data as JSON, where enum values, lists for tuples and strings for
     paths or dates are the expected forms."""
-    from .schema import _is_strict
+    from .schema import is_strict
 
     # exca.helpers.BY_NAME_CONTEXT (not imported: helpers imports the infras): a
     # DiscriminatedModel validates its subclass by name too
     kwargs: dict[str, tp.Any] = {"by_alias": True, "by_name": True}
     kwargs["context"] = {"exca.by_name": True}
-    if _is_strict(Model):
+    if is_strict(Model):
         import pydantic_core
 
         return Model.model_validate_json(pydantic_core.to_json(data), **kwargs)

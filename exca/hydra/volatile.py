@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from exca import layout
+from exca.uidfolder import UidFolder
 
 __all__ = ["ALWAYS", "Report", "near_misses", "volatile_keys"]
 
@@ -142,6 +142,7 @@ def _flat_dump(entry: Path) -> dict[str, tp.Any] | None:
     from exca.confdict import ConfDict
 
     try:
-        return dict(ConfDict.from_yaml(entry / layout.UID).flat())
+        text = UidFolder(entry).config_text(full=False)
+        return None if text is None else dict(ConfDict.from_yaml(text).flat())
     except (OSError, yaml.YAMLError, TypeError, ValueError):
         return None

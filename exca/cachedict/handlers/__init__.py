@@ -15,16 +15,19 @@ name                        storage
 ``PandasDataFrame``         one ``.csv`` per DataFrame
 ``ParquetPandasDataFrame``  one ``.parquet`` per DataFrame (default for DataFrames)
 ``TorchTensor``             tensors through ``MemmapArray`` (default for tensors)
+``exca060``                 values written by exca 0.6.0 (read only)
 ==========================  ==========================================================
 """
 
 from .arrays import MemmapArray, NumpyArray
 from .basic import Auto, Json, Pickle, String
 from .dataframes import PandasDataFrame, ParquetPandasDataFrame
+from .exca060 import Exca060
 from .tensors import TorchTensor
 
 __all__ = [
     "Auto",
+    "Exca060",
     "Json",
     "MemmapArray",
     "NumpyArray",

@@ -4,12 +4,12 @@ Hydra's ``run_job`` per-job cost, with the same observable result.
 :func:`serve_job` does, for a job whose task function does not read its config, what
 Hydra's ``run_job`` does: the job's ``hydra.runtime.output_dir`` set, the output dir
 created, ``hydra.job.chdir`` honoured, the job's logging configured (its log file
-created; :mod:`exca.hydra.joblog`), ``.hydra/config.yaml``, ``hydra.yaml`` and
+created; :mod:`exca.hydra.fast.joblog`), ``.hydra/config.yaml``, ``hydra.yaml`` and
 ``overrides.yaml`` written (the same bytes), ``hydra.job.env_set`` applied around the
 callbacks, the ``on_job_start`` / ``on_job_end`` callbacks called with the same
 arguments, and a :class:`JobReturn` with the same fields. What it saves: ``run_job`` deep-copies the job's config three times and
 dumps YAML with the pure-Python emitter; here the job's config is read through its
-:class:`~exca.hydra.jobconfig.JobConfig` (for a job of the exca sweeper, no full config
+:class:`~exca.hydra.fast.jobconfig.JobConfig` (for a job of the exca sweeper, no full config
 is composed unless a callback or a JobReturn's ``cfg`` asks for it), the YAML is emitted
 by libyaml (with OmegaConf's own representers; ``hydra.yaml`` from its base's template),
 and the JobReturn's ``cfg`` / ``hydra_cfg`` copies are made only when read.

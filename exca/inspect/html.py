@@ -1,4 +1,4 @@
-"""The HTML report of a sweep (:func:`exca.inspect.sweep_html`): one self-contained page.
+"""The HTML report of a sweep (:func:`sweep_html`): one self-contained page.
 
 Plots are drawn by matplotlib (the ``report`` extra) as inline SVG; the table is sorted
 by a few lines of inline JavaScript. The page loads nothing from the network.
@@ -10,9 +10,11 @@ import datetime
 import html
 import io
 import typing as tp
+from pathlib import Path
 
-if tp.TYPE_CHECKING:
-    from .inspect import SweepJob, SweepReport
+from .sweep import SweepJob, SweepReport
+
+__all__ = ["render", "sweep_html"]
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
@@ -203,3 +205,12 @@ def render(report: SweepReport) -> str:
         f"<script>{_SCRIPT}</script></body></html>",
     ]
     return "\n".join(parts)
+
+
+def sweep_html(report: SweepReport, path: str | Path) -> Path:
+    """Writes a self-contained HTML page of a sweep (needs ``pip install exca[report]``):
+    the job table (sortable), a plot of each numeric return value against each swept
+    parameter, and a timeline of the jobs. Nothing is loaded from the network."""
+    path = Path(path)
+    path.write_text(render(report), encoding="utf8")
+    return path
