@@ -190,6 +190,10 @@ def with_infra(**infra_kwargs: tp.Any) -> tp.Callable[[tp.Callable[..., X]], Fun
     return deco
 
 
+# a validation context key: subclasses are then validated with by_name=True too
+BY_NAME_CONTEXT = "exca.by_name"
+
+
 class DiscriminatedModel(pydantic.BaseModel):
     """Sub-configs selected by a type key, preserved through (de)serialization.
 
@@ -213,6 +217,8 @@ class DiscriminatedModel(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(extra="forbid")
     _discriminator_key: tp.ClassVar[str] = "type"
+    # called with each new subclass (exca.hydra adds it to the config groups of its bases)
+    _exca_subclass_hooks: tp.ClassVar[list[tp.Callable[[type], None]]] = []
 
     def __init_subclass__(cls, discriminator_key: str | None = None, **kwargs: tp.Any) -> None:
         if discriminator_key is not None or not any(
@@ -251,6 +257,8 @@ class DiscriminatedModel(pydantic.BaseModel):
                     f"{cls.__module__}.{cls.__qualname__}"
                 )
             registry[name] = cls  # a class defined again (same name) replaces the old one
+        for hook in DiscriminatedModel._exca_subclass_hooks:
+            hook(cls)
 
     @classmethod
     def _keys(cls) -> set[str]:
@@ -271,7 +279,12 @@ class DiscriminatedModel(pydantic.BaseModel):
 
     @pydantic.model_validator(mode="wrap")
     @classmethod
-    def _dispatch(cls, data: tp.Any, handler: pydantic.ValidatorFunctionWrapHandler) -> tp.Any:
+    def _dispatch(
+        cls,
+        data: tp.Any,
+        handler: pydantic.ValidatorFunctionWrapHandler,
+        info: pydantic.ValidationInfo,
+    ) -> tp.Any:
         key = cls._discriminator_key
         if isinstance(data, str):  # a plain class name: that subclass with its defaults
             data = {key: data}
@@ -291,7 +304,13 @@ class DiscriminatedModel(pydantic.BaseModel):
                 }
             )
             raise ValueError(f"{key}={name!r} is not a subclass of {cls.__name__}: {options}")
-        return sub.model_validate(data)
+        # the subclass is validated with the outer call's context, and its fields by name
+        # when asked (exca.hydra.to_model: configs are keyed by field name, not alias)
+        context = info.context
+        kwargs: dict[str, tp.Any] = {"context": context}
+        if isinstance(context, dict) and context.get(BY_NAME_CONTEXT) is True:
+            kwargs.update(by_alias=True, by_name=True)
+        return sub.model_validate(data, **kwargs)
 
     @classmethod
     def __get_pydantic_core_schema__(

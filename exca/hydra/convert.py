@@ -230,8 +230,56 @@ def _suggestion(cfg: DictConfig, key: str) -> str:
                 continue
         except Exception:
             return ""
+        aliases = getattr(node._metadata.object_type, "__exca_aliases__", None) or {}
+        if part in aliases:  # a pydantic alias: the config key is the field name
+            field = f"{prefix}.{aliases[part]}" if prefix else aliases[part]
+            return f"{part!r} is the alias of the field {field!r}, the key to use"
         return did_you_mean(part, [str(k) for k in node], prefix=prefix)
     return ""
+
+
+def _bad_item(node: tp.Any, value: tp.Any, path: str) -> str | None:
+    """Full path (list indices included) of the part of ``value`` that ``node`` refuses.
+
+    OmegaConf validates the items of a list before attaching them, so its errors name
+    the key inside the item only (``width`` for ``body.blocks=[{width:abc}]``)."""
+    import dataclasses
+
+    if isinstance(value, list) and isinstance(node, ListConfig):
+        element = node._metadata.element_type
+        for i, item in enumerate(value):
+            if dataclasses.is_dataclass(element) and isinstance(item, dict | list):
+                found = _bad_item(OmegaConf.structured(element), item, f"{path}[{i}]")
+            else:
+                try:
+                    probe = OmegaConf.create([])
+                    probe._metadata.element_type = element
+                    probe.append(item)
+                    found = None
+                except Exception:
+                    found = f"{path}[{i}]"
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, dict) and isinstance(node, DictConfig):
+        for key, item in value.items():
+            sub = f"{path}.{key}" if path else str(key)
+            child = node._get_node(key) if key in node else None
+            if child is None:
+                element = node._metadata.element_type
+                if dataclasses.is_dataclass(element):
+                    child = OmegaConf.structured(element)
+            if isinstance(child, DictConfig | ListConfig) and isinstance(item, dict | list):
+                found = _bad_item(child, item, sub)
+            else:
+                try:
+                    OmegaConf.merge(node, {key: item})
+                    found = None
+                except Exception:
+                    found = sub
+            if found is not None:
+                return found
+    return None
 
 
 def _apply_parsed_overrides(overrides: "list[Override]", cfg: DictConfig) -> None:
@@ -247,9 +295,16 @@ def _apply_parsed_overrides(overrides: "list[Override]", cfg: DictConfig) -> Non
             apply([override], cfg)
         except ConfigCompositionException as e:
             key = override.key_or_group
+            where = _full_path(cfg, override, e.__cause__)
+            if where is not None:
+                cause = str(e.__cause__).splitlines()[0]
+                raise ConfigCompositionException(f"{e}: {where}: {cause}") from e.__cause__
             hint = ""
             if override.package is None and not (override.is_add() or override.is_force_add()):
-                exists = OmegaConf.select(cfg, key, throw_on_missing=False, default=_NOTHING)
+                try:
+                    exists = OmegaConf.select(cfg, key, throw_on_missing=False, default=_NOTHING)
+                except Exception:  # below a ??? node: OmegaConf's own error says it
+                    exists = None
                 if exists is _NOTHING:
                     hint = _suggestion(cfg, key)
             if not hint:
@@ -260,6 +315,21 @@ def _apply_parsed_overrides(overrides: "list[Override]", cfg: DictConfig) -> Non
 
 
 _NOTHING = object()
+
+
+def _full_path(cfg: DictConfig, override: "Override", cause: tp.Any) -> str | None:
+    """The full path of the bad part of a list or dict value, when OmegaConf's error
+    names only a key inside it (None otherwise)."""
+    full_key = getattr(cause, "full_key", None)
+    key = override.key_or_group
+    if not isinstance(full_key, str) or full_key.startswith(key) or override.package:
+        return None
+    try:
+        value = override.value()
+        node = OmegaConf.select(cfg, key, throw_on_missing=False)
+        return _bad_item(node, value, key)
+    except Exception:  # only used to improve a message
+        return None
 
 
 @contextlib.contextmanager

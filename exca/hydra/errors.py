@@ -3,7 +3,7 @@
 import difflib
 import typing as tp
 
-__all__ = ["ConfigError", "did_you_mean"]
+__all__ = ["ConfigError", "SchemaError", "did_you_mean"]
 
 
 class ConfigError(ValueError):
@@ -36,3 +36,21 @@ def did_you_mean(name: str, candidates: tp.Iterable[tp.Any], prefix: str = "") -
     shown = ", ".join(valid[:20]) + (", ..." if len(valid) > 20 else "")
     where = f" under {prefix!r}" if prefix else ""
     return f"valid keys{where}: {shown}"
+
+
+class SchemaError(TypeError):
+    """A field of a model cannot be a Hydra config without changing its value.
+
+    Raised by :func:`exca.hydra.schema` and :func:`exca.hydra.register`; the
+    message names the field (``Model.path.to.field``), its type, what would
+    go wrong, and the supported alternative.
+    """
+
+    def __init__(self, model: str, path: str, annotation: str, problem: str, alternative: str):
+        self.model = model
+        self.path = path
+        self.annotation = annotation
+        self.problem = problem
+        self.alternative = alternative
+        where = f"{model}.{path}" if path else model
+        super().__init__(f"{where} ({annotation}): {problem}; {alternative}")

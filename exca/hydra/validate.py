@@ -147,7 +147,9 @@ def to_model(cfg: tp.Any, Model: type[M] | None = None) -> M:
     ``cfg`` is a ``DictConfig`` (e.g. from ``hydra.compose`` or a Hydra app),
     a ``ConfDict`` or a mapping (dotted keys allowed). ``Model`` defaults to
     the class named by the config's ``_target_`` (see :func:`register`).
-    Interpolations are resolved first. On failure a single
+    Interpolations are resolved first. Fields are found by name or by alias;
+    a strict model (``strict=True`` anywhere in it) is validated from the JSON
+    form of the config (enum values, lists for tuples). On failure a single
     :class:`~exca.hydra.errors.ConfigError` lists every error, each with the
     full dotted key, the value and the expected type; unknown keys come with
     the closest valid names, and ``???`` values are reported as missing.
@@ -174,12 +176,29 @@ def to_model(cfg: tp.Any, Model: type[M] | None = None) -> M:
         Model = tp.cast(type[M], _locate(target))
     data = _strip_hydra_keys(data)
     try:
-        obj = Model.model_validate(data)
+        obj = _validate(Model, data)
     except pydantic.ValidationError as e:
         raise _format_errors(Model, e.errors(), missing) from None
     if missing:  # the model has defaults for them, but the config explicitly asks for values
         raise _format_errors(Model, [], missing)
     return obj
+
+
+def _validate(Model: type[M], data: dict[str, tp.Any]) -> M:
+    """Validates config data: fields by name or alias; a model validated strictly (at any
+    depth) reads the data as JSON, where enum values, lists for tuples and strings for
+    paths or dates are the expected forms."""
+    from .schema import _is_strict
+
+    # exca.helpers.BY_NAME_CONTEXT (not imported: helpers imports the infras): a
+    # DiscriminatedModel validates its subclass by name too
+    kwargs: dict[str, tp.Any] = {"by_alias": True, "by_name": True}
+    kwargs["context"] = {"exca.by_name": True}
+    if _is_strict(Model):
+        import pydantic_core
+
+        return Model.model_validate_json(pydantic_core.to_json(data), **kwargs)
+    return Model.model_validate(data, **kwargs)
 
 
 def _to_dicts(value: tp.Any) -> tp.Any:
