@@ -265,12 +265,13 @@ def model_to_dict(
     return out
 
 
-def drop_keys(data: dict[str, tp.Any], keys: tp.Iterable[str]) -> None:
-    """Removes each (dotted) key of ``keys`` from ``data``, and the sub-dicts it leaves
-    empty: the rule for the keys excluded from a cache uid, whoever excludes them (an
-    infra's ``exclude_from_cache_uid``, the Hydra launcher's ``exclude_from_uid``), so that
-    excluding ``a.b`` from ``{a: {b: 1}, c: 2}`` gives the uid of ``{c: 2}``. A key that is
-    absent (or crosses a non-dict value) is ignored."""
+def drop_keys(data: dict[str, tp.Any], keys: tp.Iterable[str], prune: bool = True) -> None:
+    """Removes each (dotted) key of ``keys`` from ``data``, and with ``prune`` the
+    sub-dicts it leaves empty: the Hydra launcher's rule for its ``exclude_from_uid``, so
+    that excluding ``a.b`` from ``{a: {b: 1}, c: 2}`` gives the uid of ``{c: 2}``. An
+    infra's ``exclude_from_cache_uid`` keeps them (``prune=False``: ``{a: {}, c: 2}``), as
+    exca 0.6.0 names its folders. A key that is absent (or crosses a non-dict value) is
+    ignored."""
     for key in keys:
         parts = key.split(".")
         parents = [data]
@@ -281,6 +282,8 @@ def drop_keys(data: dict[str, tp.Any], keys: tp.Iterable[str]) -> None:
             parents.append(sub)
         else:
             parents[-1].pop(parts[-1], None)
+            if not prune:
+                continue
             for parent, part in zip(reversed(parents[:-1]), reversed(parts[:-1])):
                 if parent[part]:
                     break

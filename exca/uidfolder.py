@@ -199,6 +199,17 @@ def same_config(text: str, cfg: ConfDict) -> bool:
     return text == cfg.to_yaml()
 
 
+def _changed_defaults(text: str, cfg: ConfDict) -> bool:
+    """True if a key of the dumped full uid config ``text`` holds another value in
+    ``cfg``. Keys in only one of them (a field added or removed since, another infra
+    of a subclass sharing its parent's method folder) are no change, as in exca 0.6.0."""
+    try:
+        dumped = _flat_dump(text)
+    except Exception:  # a dump that does not parse: compared as text (a change)
+        return True
+    return any(key in dumped and dumped[key] != value for key, value in cfg.flat().items())
+
+
 @functools.lru_cache(maxsize=1024)
 def _flat_dump(text: str) -> dict[str, tp.Any]:
     """The flat config of a dumped uid config (memoized by content: a dump changed on
@@ -392,11 +403,11 @@ class UidFolder:
         self,
         uid_cfg: ConfDict,
         full_uid: tp.Callable[[], ConfDict],
-        full: tp.Callable[[], ConfDict],
+        full: tp.Callable[[], ConfDict | str],
         write: bool,
     ) -> tp.Literal["checked", "written", ""]:
         """Checks ``uid.yaml`` equals ``uid_cfg``; writes the dumps when missing and
-        ``write`` is True. Returns ``"checked"`` (the dumps existed and match),
+        ``write`` is True (``full`` gives the full config, or its yaml text). Returns ``"checked"`` (the dumps existed and match),
         ``"written"`` (they were missing and are now written) or ``""`` (missing, not
         written).
 
@@ -431,7 +442,10 @@ class UidFolder:
             return ""
         self.path.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.path / FULL_UID, full_uid().to_yaml())
-        atomic_write_text(self.path / CONFIG, full().to_yaml())
+        config = full()
+        atomic_write_text(
+            self.path / CONFIG, config if isinstance(config, str) else config.to_yaml()
+        )
         atomic_write_text(self.path / UID, uid_cfg.to_yaml())  # last: marks the dumps complete
         return "written"
 
@@ -454,7 +468,7 @@ class UidFolder:
             existing = path.read_text(encoding="utf8")
         except FileNotFoundError:
             return False
-        if same_config(existing, current):
+        if same_config(existing, current) or not _changed_defaults(existing, current):
             return True
         raise ConfigMismatchError(
             f"The defaults of {what} changed since the results in {self.path} were "

@@ -971,3 +971,120 @@ scenario(
     rec("retry", lambda: A(x=2, infra={"mode": "retry"}).infra.status())
     """,
 )
+
+# ------------------------------------------- cache folder naming of 0.6.0 (issue 26)
+scenario(
+    "subclass_overrides_and_reapplied_infras",
+    """
+    CALLS = []
+    class Base(pydantic.BaseModel):
+        p: int = 12
+        infra: TaskInfra = TaskInfra(folder=TMP / "c", version="12")
+        @infra.apply
+        def func(self) -> int:
+            CALLS.append("base")
+            return self.p
+    class Plain(Base):  # overrides without the infra: cached in the parent's folder
+        q: int = 0
+        def func(self) -> int:
+            CALLS.append("plain")
+            return super().func() + 1
+    class Second(Base):  # another infra on the override: each infra its own folder
+        infra2: TaskInfra = TaskInfra(folder=TMP / "c", version="1")
+        @infra2.apply
+        def func(self) -> int:
+            CALLS.append("second")
+            return super().func() + 2
+    class Reapplied(Base):  # the same infra re-applied: the subclass's folder
+        infra: TaskInfra = TaskInfra(folder=TMP / "c", version="12")
+        @infra.apply
+        def func(self) -> int:
+            CALLS.append("reapplied")
+            return super().func() + 3
+    class Deeper(Plain):  # not overriding Plain's override: still the parent's folder
+        r: int = 0
+    for cls, kw in [(Base, {}), (Plain, {"q": 1}), (Plain, {}), (Second, {"p": 3}),
+                    (Reapplied, {}), (Deeper, {"r": 2}), (Second, {"p": 3})]:
+        name = cls.__name__ + "".join(f",{k}={v}" for k, v in kw.items())
+        obj = cls(**kw)
+        rec(name, obj.func)
+        rec(name + " uids", lambda: sorted(i.uid() for i in obj.infra.obj_infras().values()))
+    OUT["calls"] = CALLS
+    rec("folders", lambda: [f for f in folders("c") if f.count("/") == 1])
+    """,
+)
+
+scenario(
+    "excluded_subconfigs_kept_empty",
+    """
+    class Sub(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(extra="forbid")
+        x: int = 1
+        y: int = 2
+        inner: dict = {}
+    class M(pydantic.BaseModel):
+        sub: Sub = Sub()
+        opt: Sub | None = None
+        infra: TaskInfra = TaskInfra(folder=TMP / "c", version="1")
+        @infra.apply(exclude_from_cache_uid=("sub.y", "opt.y", "sub.inner.z"))
+        def run(self) -> int:
+            return self.sub.x
+    for name, kw in {"sub_y": {"sub": {"y": 5}}, "opt_y": {"opt": {"y": 5}},
+                     "both": {"sub": {"y": 5}, "opt": {"y": 3}}, "none": {},
+                     "inner": {"sub": {"inner": {"z": 1}}},
+                     "inner_kept": {"sub": {"inner": {"z": 1, "w": 2}}},
+                     "sub_x": {"sub": {"x": 4, "y": 5}}}.items():
+        m = M(**kw)
+        rec(name, lambda: [m.infra.config(uid=True, exclude_defaults=True), m.infra.uid(), m.run()])
+    rec("folders", lambda: [f for f in folders("c") if f.count("/") == 2])
+    rec("uid_yaml", lambda: (TMP / "c" / M(sub={"y": 5}).infra.uid() / "uid.yaml").read_text())
+    """,
+)
+
+scenario(
+    "ordered_dicts_yaml_and_ops",
+    """
+    OD = collections.OrderedDict
+    B, A, D = ConfDict.ops.BEFORE, ConfDict.ops.AFTER, ConfDict.ops.DELETE
+    def show(cd):
+        return [cd.to_yaml(), cd.to_uid(version=3), cd.to_uid(version=2)]
+    rec("subs", lambda: show(ConfDict({"a": OD([("0", {"k": 0}), ("1", {"k": 1})])})))
+    rec("single", lambda: show(ConfDict({"a": OD([("b", {"c": 12})])})))
+    rec("nested", lambda: show(ConfDict({"a": OD([("b", OD([("c", {"d": 1})]))]), "z": {"y": 1}})))
+    rec("flat", lambda: show(ConfDict({"a": OD([("x", 1), ("y", 2)])})))
+    def steps():
+        return ConfDict({"steps": OD([("a", {"k": 1}), ("b", {"k": 2}), ("c", {"k": 3})]), "x": 1})
+    def patched(*patches):
+        cd = steps()
+        for p in patches:
+            cd.update(p)
+        return [type(cd["steps"]).__name__, list(cd["steps"]), *show(cd)]
+    rec("after", lambda: patched({"steps": {"c": {A: "a"}}}))
+    rec("before", lambda: patched({"steps": {"c": {B: "a"}}}))
+    rec("new_entry_after", lambda: patched({"steps": {"d": {"k": 4, A: "a"}}}))
+    rec("delete_and_move", lambda: patched({"steps": {"a": D, "c": {B: "b"}}}))
+    rec("move_and_delete", lambda: patched({"steps": {"c": {B: "a"}, "b": D}}))
+    rec("replace_entry", lambda: patched({"steps": {"b": {ConfDict.ops.REPLACE: True, "z": 0}}}))
+    rec("dotted_into", lambda: patched({"steps.b.k": 20}))
+    rec("plain_patch", lambda: patched({"steps": {"b": {"k": 5}}, "x": 2}))
+    rec("anchor_missing", lambda: patched({"steps": {"c": {A: "zz"}}}))
+    rec("flat_op", lambda: patched({"steps.c." + A: "a"}))
+    class Step(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(extra="forbid")
+        k: int = 0
+    class Pipe(pydantic.BaseModel):
+        steps: collections.OrderedDict[str, Step] = collections.OrderedDict()
+        infra: TaskInfra = TaskInfra(folder=TMP / "c")
+        @infra.apply
+        def run(self) -> list:
+            return list(self.steps)
+    def pipe(patch):
+        cfg = ConfDict({"steps": OD([("a", {"k": 1}), ("b", {"k": 2})])})
+        cfg.update(patch)
+        p = Pipe(**cfg)
+        return [p.run(), p.infra.uid(), (TMP / "c" / p.infra.uid() / "uid.yaml").read_text(),
+                (TMP / "c" / p.infra.uid() / "full-uid.yaml").read_text()]
+    rec("pipe", lambda: pipe({}))
+    rec("pipe_moved", lambda: pipe({"steps": {"b": {B: "a"}}}))
+    """,
+)

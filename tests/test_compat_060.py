@@ -538,3 +538,65 @@ def test_uid_folder_found_under_either_version(tmp_path: Path) -> None:
     (tmp_path / v2).mkdir()
     assert layout.find_uid_name(tmp_path, cfg) == v2
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([v2, v3])  # nothing renamed
+
+
+# ------------------------------------------ folders named as 0.6.0 names them (issue 26)
+CASES_060 = Path(__file__).parent / "data" / "cases060.py"
+CASES_EXPECTED = {
+    "excluded": 1,
+    "excluded_none": 1,
+    "excluded_opt": 11,
+    "ordered": ["a", "b", "c"],
+    "ordered_moved": ["c", "a", "b"],
+    "plain": 13,
+    "plain_default": 13,
+    "second_infra2": 7,
+}
+
+
+def _run_cases(side: tp.Any, cwd: Path, folder: Path, count: Path) -> tp.Any:
+    shutil.copy(CASES_060, cwd / "cases060.py")
+    code = f"import runpy, sys; sys.argv = ['cases060.py', {str(folder)!r}]\n"
+    code += "runpy.run_path('cases060.py', run_name='__main__')\n"
+    return side.json(code, cwd=cwd, env={"COUNT_FILE": str(count)})
+
+
+def _method_folders(folder: Path) -> list[str]:
+    return sorted(f"{p.parent.name}/{p.name}" for p in folder.glob("*/*") if p.is_dir())
+
+
+def test_060_caches_of_subclasses_excluded_subconfigs_and_ordered_dicts_are_served(
+    exca060: tp.Any, ours: tp.Any, tmp_path: Path
+) -> None:
+    # each package at its defaults: 0.6.0 computes every case, this package computes none
+    # of them again (and 0.6.0, run again, computes none of them either)
+    cache = tmp_path / "cache"
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "ours").mkdir()
+    assert _run_cases(exca060, tmp_path / "ref", cache, tmp_path / "count-060") == CASES_EXPECTED
+    computed_by_060 = _counted(tmp_path / "count-060")
+    folders = _method_folders(cache)
+    assert "__main__.Base.func,12/p=5-e52bc742" in folders  # the parent's folder
+    assert "__main__.Excluding.run,1/sub={}-68181c18" in folders
+    assert _run_cases(ours, tmp_path / "ours", cache, tmp_path / "count") == CASES_EXPECTED
+    assert _counted(tmp_path / "count") == []
+    assert _method_folders(cache) == folders  # nothing written elsewhere, nothing renamed
+    assert _run_cases(exca060, tmp_path / "ref", cache, tmp_path / "count-060") == CASES_EXPECTED
+    assert _counted(tmp_path / "count-060") == computed_by_060
+
+
+def test_folders_named_before_060_naming_stay_found(ours: tp.Any, tmp_path: Path) -> None:
+    # written by this package before it named these folders as 0.6.0 does (see
+    # tests/data/pre060_naming.md): each result it stored is served, in its folder
+    cache = tmp_path / "cache"
+    shutil.copytree(Path(__file__).parent / "data" / "pre060_naming", cache)
+    before = _snapshot(cache)
+    assert _run_cases(ours, tmp_path, cache, tmp_path / "count") == CASES_EXPECTED
+    # computed: only what that version could not compute (it raised for both)
+    assert sorted(_counted(tmp_path / "count")) == ["excluding2", "orderedcab"]
+    after = _snapshot(cache)
+    assert {k: v for k, v in after.items() if k in before} == before  # untouched
+    new = sorted({"/".join(k.split("/")[:2]) for k in after if k not in before})
+    assert len(new) == 2  # one uid folder for each
+    assert new[0].startswith("__main__.Excluding.run,1/opt={}-")
+    assert new[1].startswith("__main__.Ordered.run,1/steps=")
