@@ -40,8 +40,7 @@ import pydantic_core
 
 from . import layout
 from .backends import BACKENDS, EXECUTION_FIELDS, Execution, Resources, default_logs, get_backend
-from .confdict import ConfDict
-from .confdict import _yaml_dump as yaml_dump
+from .confdict import ConfDict, yaml_dump
 from .export import drop_keys
 from .uidfolder import (
     CODE,
@@ -118,10 +117,15 @@ def _find_spec(owner: type, name: str) -> MethodSpec | None:
     return found
 
 
+class ExcludeFormatError(TypeError, ValueError):
+    """An ``exclude_from_cache_uid`` argument of the wrong form (a ``TypeError``, as in exca
+    0.6.0; also a ``ValueError``, as this package raised before)."""
+
+
 def check_exclude(exclude: ExcludeSpec) -> None:
     """Checks the form of an ``exclude_from_cache_uid`` argument."""
     if isinstance(exclude, str) and not exclude.startswith("method:"):
-        raise ValueError(
+        raise ExcludeFormatError(
             f"exclude_from_cache_uid={exclude!r}: expected a list of field names, a "
             "callable, or 'method:<name>'"
         )
@@ -501,8 +505,11 @@ class BaseInfra(Execution, _Location):
             infra = obj.__dict__.get(name)
             if isinstance(infra, BaseInfra):
                 private = private_state(infra)
-                if private["_obj"] is not None and private["_obj"] is not obj:
-                    # one infra instance given to several objects: each gets its own
+                if private["_obj"] is not None and (
+                    private["_obj"] is not obj or private["_field_name"] != name
+                ):
+                    # one infra instance given to several objects, or to several infra
+                    # fields of one object: each gets its own
                     infra = copy.deepcopy(infra)
                     obj.__dict__[name] = infra
                     private = private_state(infra)
@@ -640,6 +647,10 @@ class BaseInfra(Execution, _Location):
                     out[prefix + name] = value
                 elif isinstance(value, pydantic.BaseModel):
                     walk(value, f"{prefix}{name}.")
+            # private-attribute infras (``_infra``) too, as in exca 0.6.0
+            for name, attr in (type(model).__private_attributes__ or {}).items():
+                if isinstance(attr.default, BaseInfra):
+                    out[prefix + name] = bound_infra(model, name)
 
         walk(self.obj, "")
         return out

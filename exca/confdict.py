@@ -543,7 +543,7 @@ class ConfDict(dict[str, tp.Any]):
     def to_yaml(self, filepath: pathlib.Path | str | None = None) -> str:
         """Exports the ConfDict to a yaml string (single-key sub-dicts are compressed into
         dotted keys), and also writes it to ``filepath`` if provided."""
-        text = _yaml_dump(_yaml_simplify(self))
+        text = yaml_dump(_yaml_simplify(self))
         if filepath is not None:
             pathlib.Path(filepath).write_text(text, encoding="utf8")
         return text
@@ -845,7 +845,8 @@ def _yaml_fallback(dumper: tp.Any, data: tp.Any) -> tp.Any:
     raise TypeError(f"Cannot export value of type {type(data).__qualname__} to yaml: {data!r}")
 
 
-def _yaml_dump(data: tp.Any) -> str:
+def yaml_dump(data: tp.Any) -> str:
+    """Plain yaml of nested mappings and lists (no dotted keys, order kept)."""
     global _DUMPER
     import yaml
 

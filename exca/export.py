@@ -203,6 +203,14 @@ def _disc_name(disc: tp.Any) -> str | None:
     return None
 
 
+def _self_discriminated(model: type) -> bool:
+    """True for a model class whose config always holds its type key (a subclass of
+    :class:`exca.helpers.DiscriminatedModel`, recognized without importing it)."""
+    return isinstance(getattr(model, "_discriminator_key", None), str) and hasattr(
+        model, "_exca_subclass_hooks"
+    )
+
+
 def _walk_annotation(
     ann: tp.Any, discriminated: bool, discs: set[str], ambiguous: list[str], seen: set[int]
 ) -> None:
@@ -227,7 +235,10 @@ def _walk_annotation(
     args = tp.get_args(ann)
     if origin is tp.Union or origin is types.UnionType:
         models = [a for a in args if _is_model_type(a)]
-        if len(models) > 1 and not discriminated and not ambiguous:
+        # a model writing its own type key in its config (exca.helpers.DiscriminatedModel)
+        # is told apart from the others: at most one member may lack one (as in 0.6.0)
+        plain = [m for m in models if not _self_discriminated(m)]
+        if len(models) > 1 and len(plain) > 1 and not discriminated and not ambiguous:
             ambiguous.extend(m.__qualname__ for m in models)
         for a in args:
             _walk_annotation(a, discriminated, discs, ambiguous, seen)

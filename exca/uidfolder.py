@@ -64,7 +64,7 @@ from .cachedict.index import (
     summarize_keys,
 )
 from .cachedict.index import Entry as IndexEntry
-from .confdict import ConfDict
+from .confdict import UID_VERSION_ENV, ConfDict
 
 __all__ = [
     "ConfigMismatchError",
@@ -128,26 +128,43 @@ def uid_name(uid: str) -> str:
     return uid if uid else DEFAULT_UID
 
 
+FOLDER_UID_VERSION = 3
+"""The uid version naming new uid folders by default: exca 0.6.0's, so that both packages,
+each at its defaults, use the same folders (``ConfDict.to_uid()`` keeps version 2)."""
+_CHOSEN = bool(os.environ.get(UID_VERSION_ENV, "").strip())
+
+
+def folder_uid_version() -> int:
+    """The uid version naming new uid folders: the one chosen for the process
+    (``CONFDICT_UID_VERSION``, or ``ConfDict.UID_VERSION`` set to another version than the
+    default), else :data:`FOLDER_UID_VERSION`."""
+    version = ConfDict.UID_VERSION
+    if _CHOSEN or version != _uid.DEFAULT_VERSION:
+        return version
+    return FOLDER_UID_VERSION
+
+
 def find_uid_name(method_folder: str | Path | None, cfg: ConfDict) -> str:
     """The uid folder name of ``cfg`` in ``method_folder``, under either uid version.
 
-    The rule: the name given by the uid version in use (``ConfDict.UID_VERSION``: 2 by
-    default, or the ``CONFDICT_UID_VERSION`` environment variable) if that folder
-    exists or no other does; else the name given by another supported version (exca
-    0.6.0 uses version 3 by default) if that folder exists and its ``uid.yaml`` holds
-    this very config. Folders are never renamed nor moved: a folder found under the
-    other version's name is used (read and extended) under that name.
+    The rule: the name given by :func:`folder_uid_version` (version 3, as exca 0.6.0,
+    unless a version was chosen) if that folder exists or no other does; else the name
+    given by another supported version (this package named folders with version 2
+    before) if that folder exists and its ``uid.yaml`` holds this very config. Folders
+    are never renamed nor moved: a folder found under the other version's name is used
+    (read and extended) under that name.
     """
-    name = uid_name(cfg.to_uid())
+    version = folder_uid_version()
+    name = uid_name(cfg.to_uid(version=version))
     if method_folder is None:
         return name
     method_folder = os.fspath(method_folder)  # os.path, not pathlib: on the cached call's path
     if os.path.exists(os.path.join(method_folder, name)):
         return name
-    for version in _uid.SUPPORTED_VERSIONS:
-        if version == ConfDict.UID_VERSION:
+    for other_version in _uid.SUPPORTED_VERSIONS:
+        if other_version == version:
             continue
-        other = uid_name(cfg.to_uid(version=version))
+        other = uid_name(cfg.to_uid(version=other_version))
         if other == name:
             continue
         try:
@@ -156,7 +173,7 @@ def find_uid_name(method_folder: str | Path | None, cfg: ConfDict) -> str:
         except (FileNotFoundError, NotADirectoryError):
             continue
         if same_config(dumped, cfg):
-            logger.debug("Using %s, the uid folder of uid version %d", other, version)
+            logger.debug("Using %s, the uid folder of uid version %d", other, other_version)
             return other
     return name
 

@@ -1088,3 +1088,145 @@ scenario(
     rec("pipe_moved", lambda: pipe({"steps": {"b": {B: "a"}}}))
     """,
 )
+
+scenario(
+    "infra_objects_and_helpers_access",
+    """
+    import importlib
+    rec("helpers_after_import_exca", lambda: callable(importlib.import_module("exca").helpers.with_infra))
+    def bad_format():
+        class A(pydantic.BaseModel):
+            infra: TaskInfra = TaskInfra()
+            @infra.apply(exclude_from_cache_uid="bad-format")
+            def f(self) -> int:
+                return 1
+    rec("bad_exclude_format", bad_format)
+    class Two(pydantic.BaseModel):
+        infra: TaskInfra = TaskInfra(folder=TMP / "c")
+        infra2: TaskInfra = TaskInfra(folder=TMP / "c")
+        @infra.apply
+        def f(self) -> int:
+            return 1
+        @infra2.apply
+        def g(self) -> int:
+            return 2
+    def two_fields():
+        shared = TaskInfra(version="3", folder=TMP / "c")
+        t = Two(infra=shared, infra2=shared)
+        return [t.infra is t.infra2, t.f(), t.g(), t.infra.uid(), t.infra2.uid()]
+    rec("one_infra_two_fields", two_fields)
+    def given_then_unapplied():
+        shared = TaskInfra(version="3")
+        Two(infra=shared)
+        return shared.config()
+    rec("given_then_unapplied", given_then_unapplied)
+    class Priv(pydantic.BaseModel):
+        x: int = 1
+        infra: TaskInfra = TaskInfra()
+        _infra: TaskInfra = TaskInfra(version="2")
+        sub: tp.Any = None
+        @infra.apply
+        def f(self) -> int:
+            return 1
+        @_infra.apply
+        def g(self) -> int:
+            return 2
+    rec("obj_infras", lambda: sorted(Priv().infra.obj_infras()))
+    rec("obj_infras_versions", lambda: sorted(i.version for i in Priv().infra.obj_infras().values()))
+    rec("obj_infras_of_private", lambda: sorted(Priv()._infra.obj_infras()))
+    """,
+    given_then_unapplied=(
+        {"infra": {"version": "3"}, "infra2": {"version": "0"}},
+        "the infra object given to a model is bound to it (the model's own copy is made "
+        "only when it is given to a second model or field)",
+    ),
+    obj_infras_of_private=(
+        "raise RuntimeError",
+        "a private-attribute infra is bound to its object when its method is first called",
+    ),
+)
+
+scenario(
+    "discriminated_models_and_find_slurm_job_in_logs",
+    """
+    from exca import helpers
+    class Base(helpers.DiscriminatedModel, discriminator_key="kind"):
+        pass
+    class Hello(Base):
+        x: int = 1
+    class Other(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(extra="forbid")
+        y: int = 2
+    class M(pydantic.BaseModel):
+        b: Base = Hello()
+        infra: TaskInfra = TaskInfra()
+        @infra.apply
+        def run(self) -> int:
+            return 1
+    def unknown():
+        try:
+            M(b={"kind": "Nope"})
+        except pydantic.ValidationError as e:
+            return ["kind" in str(e), "Nope" in str(e)]
+    rec("unknown_subclass_names_key", unknown)
+    class U(pydantic.BaseModel):
+        u: Base | Other = Other()
+        infra: TaskInfra = TaskInfra(folder=TMP / "c")
+        @infra.apply
+        def run(self) -> int:
+            return 1
+    rec("union_other", lambda: [U(u={"y": 5}).infra.uid(), U(u={"y": 5}).run()])
+    rec("union_discriminated", lambda: [U(u={"kind": "Hello", "x": 3}).infra.uid(), U(u={"kind": "Hello", "x": 3}).infra.config(uid=True, exclude_defaults=True)])
+    # a job whose logs are in its uid folder: <uid folder>/logs/<user>/<job id>/
+    uid_folder = TMP / "cache" / "mod.Cls.run,0" / "x=1-abc"
+    logs = uid_folder / "logs" / "someone" / "12345"
+    logs.mkdir(parents=True)
+    (uid_folder / "config.yaml").write_text("x: 1\\ny: 2\\n")
+    (uid_folder / "uid.yaml").write_text("x: 1\\n")
+    (logs / "12345_0_log.out").write_text("hello\\n")
+    (logs / "12345_0_log.err").write_text("")
+    def find(folder):
+        job = helpers.find_slurm_job(job_id="12345", folder=folder)
+        if job is None:
+            return None
+        return [job.job_id, job.stdout(), dict(job.config), dict(job.uid_config)]
+    rec("find_in_uid_folder_logs", lambda: find(uid_folder))
+    rec("find_from_cache_folder", lambda: find(TMP / "cache"))
+    rec("not_found", lambda: helpers.find_slurm_job(job_id="999", folder=TMP / "cache"))
+    """,
+)
+
+scenario(
+    "debug_cluster_and_repeated_job_array",
+    """
+    def local_class():
+        class Local(pydantic.BaseModel):
+            x: int = 1
+            infra: TaskInfra = TaskInfra(folder=TMP / "c", cluster="debug")
+            @infra.apply
+            def run(self) -> int:
+                return 2 * self.x
+        first = Local(x=3).run()
+        return [first, Local(x=3).run(), Local(x=3).infra.status()]
+    rec("debug_local_class", local_class)
+    MSGS = []
+    class Handler(logging.Handler):
+        def emit(self, record):
+            MSGS.append(record.getMessage())
+    log = logging.getLogger("exca")
+    log.addHandler(Handler())
+    log.setLevel(logging.INFO)
+    class A(pydantic.BaseModel):
+        x: int = 1
+        infra: TaskInfra = TaskInfra(folder=TMP / "a", cluster="local")
+        @infra.apply
+        def run(self) -> int:
+            return self.x
+    def repeated():
+        with A().infra.job_array(allow_repeated_tasks=True) as arr:
+            arr.extend([A(x=1), A(x=2), A(x=1), A(x=2), A(x=3)])
+        return [o.run() for o in arr]
+    rec("repeated", repeated)
+    rec("submitted", lambda: [" ".join(m.split()[:3]) for m in MSGS if m.startswith("Submitted")])
+    """,
+)
