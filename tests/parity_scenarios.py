@@ -1230,3 +1230,23 @@ scenario(
     rec("submitted", lambda: [" ".join(m.split()[:3]) for m in MSGS if m.startswith("Submitted")])
     """,
 )
+
+scenario(
+    "cachedict_clear_leaves_an_empty_folder",
+    """
+    import numpy as np
+    from exca.cachedict import CacheDict
+    cd = CacheDict(TMP / "cd")
+    with cd.write():
+        cd["a"] = np.arange(3)
+        cd["b"] = {"x": 1}
+    rec("read", lambda: [cd["a"].tolist(), dict(cd["b"])])
+    rec("before", lambda: sorted(p.name for p in (TMP / "cd").iterdir() if not p.name.endswith("-info.jsonl")))
+    cd.clear()
+    rec("after", lambda: sorted(str(p.relative_to(TMP / "cd")) for p in (TMP / "cd").rglob("*")))
+    rec("keys", lambda: [list(cd.keys()), list(CacheDict(TMP / "cd").keys())])
+    with cd.write():
+        cd["c"] = 3
+    rec("again", lambda: [CacheDict(TMP / "cd")["c"], sorted(CacheDict(TMP / "cd").keys())])
+    """,
+)
