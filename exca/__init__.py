@@ -35,9 +35,16 @@ if tp.TYPE_CHECKING:
     from .task import TaskInfra
 
 
-def __getattr__(name: str) -> tp.Any:
-    if name in _LAZY:
-        import importlib
+# submodules reachable after a bare ``import exca``, as in exca 0.6.0 (whose docs use
+# ``exca.helpers.with_infra``): imported on first access
+_SUBMODULES = frozenset(["base", "cachedict", "helpers", "map", "task", "workdir"])
 
+
+def __getattr__(name: str) -> tp.Any:
+    import importlib
+
+    if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'exca' has no attribute {name!r}")

@@ -40,15 +40,17 @@ import pydantic_core
 
 from . import layout
 from .backends import BACKENDS, EXECUTION_FIELDS, Execution, Resources, default_logs, get_backend
-from .confdict import ConfDict
+from .confdict import ConfDict, yaml_dump
 from .export import drop_keys
 from .uidfolder import (
     CODE,
+    FULL_UID,
     ConfigMismatchError,
     DamagedEntryError,
     UidFolder,
     find_uid_name,
     remember,
+    same_config,
 )
 from .workdir import WorkDir
 
@@ -115,10 +117,15 @@ def _find_spec(owner: type, name: str) -> MethodSpec | None:
     return found
 
 
+class ExcludeFormatError(TypeError, ValueError):
+    """An ``exclude_from_cache_uid`` argument of the wrong form (a ``TypeError``, as in exca
+    0.6.0; also a ``ValueError``, as this package raised before)."""
+
+
 def check_exclude(exclude: ExcludeSpec) -> None:
     """Checks the form of an ``exclude_from_cache_uid`` argument."""
     if isinstance(exclude, str) and not exclude.startswith("method:"):
-        raise ValueError(
+        raise ExcludeFormatError(
             f"exclude_from_cache_uid={exclude!r}: expected a list of field names, a "
             "callable, or 'method:<name>'"
         )
@@ -292,7 +299,7 @@ def _freeze_submodels(obj: pydantic.BaseModel, uid: str) -> tuple[type, ...]:
 _UID_FOLDERS: dict[tuple[str | Path, str], Path] = {}
 
 # method folder names, by (owner class, method name, version)
-_PREFIXES: dict[tuple[type, str, str], str] = {}
+_PREFIXES: dict[tuple[type, str, str], tuple[str, str]] = {}
 
 # full-uid.yaml files already checked equal to the config with defaults of an object, by
 # (path, device, inode, size, mtime, classes of the object and its sub-models): see
@@ -498,8 +505,11 @@ class BaseInfra(Execution, _Location):
             infra = obj.__dict__.get(name)
             if isinstance(infra, BaseInfra):
                 private = private_state(infra)
-                if private["_obj"] is not None and private["_obj"] is not obj:
-                    # one infra instance given to several objects: each gets its own
+                if private["_obj"] is not None and (
+                    private["_obj"] is not obj or private["_field_name"] != name
+                ):
+                    # one infra instance given to several objects, or to several infra
+                    # fields of one object: each gets its own
                     infra = copy.deepcopy(infra)
                     obj.__dict__[name] = infra
                     private = private_state(infra)
@@ -637,6 +647,10 @@ class BaseInfra(Execution, _Location):
                     out[prefix + name] = value
                 elif isinstance(value, pydantic.BaseModel):
                     walk(value, f"{prefix}{name}.")
+            # private-attribute infras (``_infra``) too, as in exca 0.6.0
+            for name, attr in (type(model).__private_attributes__ or {}).items():
+                if isinstance(attr.default, BaseInfra):
+                    out[prefix + name] = bound_infra(model, name)
 
         walk(self.obj, "")
         return out
@@ -675,8 +689,28 @@ class BaseInfra(Execution, _Location):
         """
         cfg = ConfDict.from_model(self.obj, uid=uid, exclude_defaults=exclude_defaults)
         if uid:
-            drop_keys(cfg, self._cache_exclusions())
+            drop_keys(cfg, self._cache_exclusions(), prune=False)
         return cfg
+
+    def _pruned_uid_config(self) -> tuple[ConfDict, list[str]] | None:
+        """The uid config this package used before it kept, as exca 0.6.0 does, the
+        sub-configs that ``exclude_from_cache_uid`` leaves empty (``{sub: {}}``), and the
+        (dotted) keys of those sub-configs; None if it is the same."""
+        cfg = self._uid_config()
+        exclusions = [key for key in self._cache_exclusions() if "." in key]
+        if not exclusions:
+            return None
+        pruned = ConfDict(copy.deepcopy(dict(cfg)))
+        drop_keys(pruned, exclusions)
+        if pruned == cfg:
+            return None
+        dropped = {
+            parent
+            for key in exclusions
+            for parent in (key.rsplit(".", n)[0] for n in range(1, key.count(".") + 1))
+            if parent in cfg and parent not in pruned
+        }
+        return pruned, sorted(dropped)
 
     def _uid_config(self) -> ConfDict:
         """``config(uid=True, exclude_defaults=True)``, computed once (do not mutate)."""
@@ -686,24 +720,95 @@ class BaseInfra(Execution, _Location):
         return cfg
 
     def _method_prefix(self) -> str:
+        """``<module>.<Class>.<method>,<version>``, named as exca 0.6.0 names it: after the
+        object's class, unless the class overrides the decorated method (without this
+        infra, eg: a plain override calling ``super()``, or one decorated by another
+        infra): then after the class that defines the decorated method."""
+        return self._method_prefixes()[0]
+
+    def _method_prefixes(self) -> tuple[str, str]:
+        """(the method folder name, and the one this package used before it named
+        overridden methods as 0.6.0 does: always after the object's class)."""
         cls = type(self.obj)
-        key = (cls, self.spec.name, self.version)
-        prefix = _PREFIXES.get(key)
-        if prefix is None:
-            prefix = layout.folder_name(cls.__module__, cls.__qualname__, key[1], version=key[2])
-            remember(_PREFIXES, key, prefix)
-        return prefix
+        key = (cls, self._field_name, self.version)
+        prefixes = _PREFIXES.get(key)
+        if prefixes is None:
+            spec = self.spec
+            own = layout.folder_name(cls.__module__, cls.__qualname__, spec.name, version=key[2])
+            prefix = own
+            current = getattr(getattr(cls, spec.name, None), "__exca_private__", None)
+            if not (isinstance(current, dict) and current.get("_spec") is spec):
+                method = spec.method
+                prefix = layout.folder_name(method.__module__, method.__qualname__, version=key[2])
+            prefixes = (prefix, own)
+            remember(_PREFIXES, key, prefixes)
+        return prefixes
 
     def uid(self) -> str:
         """``<module>.<Class>.<method>,<version>/<cache uid>``; the object is frozen from then on."""
         uid = self._uid
         if uid is None:
-            prefix = self._method_prefix()
-            where = None if self.folder is None else os.path.join(os.fspath(self.folder), prefix)
-            uid = f"{prefix}/{find_uid_name(where, self._uid_config())}"  # either version
+            prefix, own = self._method_prefixes()
+            cfg = self._uid_config()
+            if self.folder is None:
+                uid = f"{prefix}/{find_uid_name(None, cfg)}"
+            else:
+                root = os.fspath(self.folder)
+                where = os.path.join(root, prefix)
+                name = find_uid_name(where, cfg)  # either uid version
+                if not os.path.exists(os.path.join(where, name)):
+                    found = self._earlier_uid_folder(root, (prefix, own))
+                    if found is not None:
+                        prefix, name = found
+                uid = f"{prefix}/{name}"
             self._uid = uid
             self._classes = _freeze_submodels(self.obj, uid)
         return uid
+
+    def _earlier_uid_folder(self, root: str, prefixes: tuple[str, str]) -> tuple[str, str] | None:
+        """(method folder, uid folder) of an existing folder this package named before it
+        named as exca 0.6.0 does (an overridden method's folder named after the subclass,
+        a sub-config left empty by ``exclude_from_cache_uid`` dropped from the uid), or
+        None. A folder found with the earlier uid config is used (with that uid config)
+        only if it was written for this object (:meth:`_holds_own_results`)."""
+        pruned = self._pruned_uid_config()
+        for prefix in dict.fromkeys(prefixes):
+            where = os.path.join(root, prefix)
+            if prefix != prefixes[0]:
+                name = find_uid_name(where, self._uid_config())
+                if os.path.exists(os.path.join(where, name)):
+                    return prefix, name
+            if pruned is None:
+                continue
+            name = find_uid_name(where, pruned[0])
+            if self._holds_own_results(os.path.join(where, name), pruned[1]):
+                self._uid_cfg = pruned[0]
+                return prefix, name
+        return None
+
+    def _holds_own_results(self, folder: str, dropped: list[str]) -> bool:
+        """True if ``folder``, found with the earlier uid config, was written for this
+        object: its ``full-uid.yaml`` holds this object's, and its ``config.yaml`` the
+        same values as this object for the sub-configs the earlier uid left out (an
+        object with no such sub-config had the same earlier uid)."""
+        try:
+            with open(os.path.join(folder, FULL_UID), encoding="utf8") as f:
+                text = f.read()
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        if not same_config(text, self.config(uid=True, exclude_defaults=False)):
+            return False
+        try:
+            dumped = UidFolder(Path(folder)).read_config()
+        except DamagedEntryError:
+            return False
+        if dumped is None:
+            return False
+        ours = self.config(uid=False, exclude_defaults=False)
+        return all(
+            ConfDict({"v": dumped.get(key)}).to_yaml() == ConfDict({"v": ours.get(key)}).to_yaml()
+            for key in dropped
+        )
 
     def uid_folder(self, create: bool = False) -> Path | None:
         """The cache folder of this object (None without ``folder``).
@@ -736,7 +841,8 @@ class BaseInfra(Execution, _Location):
         done = entry.check_configs(
             self._uid_config(),
             full_uid=lambda: self.config(uid=True, exclude_defaults=False),
-            full=lambda: self.config(uid=False, exclude_defaults=False),
+            # config.yaml as exca 0.6.0 writes it: plain yaml (no dotted keys)
+            full=lambda: yaml_dump(self.config(uid=False, exclude_defaults=False)),
             write=write,
         )
         self._checked = bool(done)

@@ -336,7 +336,7 @@ class ConfDict(dict[str, tp.Any]):
             head, rest = key.split(".", 1)
             sub = dict.get(self, head, None)
             if isinstance(sub, _OrderedDict):
-                sub[rest] = _convert(val)
+                _merge_ordered(sub, {rest: val})
                 return
             if isinstance(sub, list):
                 _set_in_list(sub, head, rest, val)
@@ -373,20 +373,14 @@ class ConfDict(dict[str, tp.Any]):
         ):
             self._merge(key, val)
             return
-        existing = dict.get(self, key, None)
-        if isinstance(existing, _OrderedDict) and _is_mapping(val):
-            for k, v in val.items():
-                existing[_check_key(k)] = _convert(v)
-            return
-        dict.__setitem__(self, key, _convert(val))
+        dict.__setitem__(self, key, _convert(val))  # an OrderedDict replaces (as in 0.6.0)
 
     def _merge(self, key: str, val: tp.Mapping[str, tp.Any]) -> None:
         """Sets a mapping value at (non-dotted) key, merging into an existing sub-dict."""
         existing = dict.get(self, key, None)
         ops = [k for k in val if _uid.is_op_token(k)] if existing is not None or val else []
         if isinstance(existing, _OrderedDict):
-            for k, v in val.items():
-                existing[_check_key(k)] = _convert(v)
+            _merge_ordered(existing, val)
             return
         if not ops:
             if isinstance(existing, ConfDict):
@@ -549,7 +543,7 @@ class ConfDict(dict[str, tp.Any]):
     def to_yaml(self, filepath: pathlib.Path | str | None = None) -> str:
         """Exports the ConfDict to a yaml string (single-key sub-dicts are compressed into
         dotted keys), and also writes it to ``filepath`` if provided."""
-        text = _yaml_dump(_yaml_simplify(self))
+        text = yaml_dump(_yaml_simplify(self))
         if filepath is not None:
             pathlib.Path(filepath).write_text(text, encoding="utf8")
         return text
@@ -750,13 +744,25 @@ def _set_in_list(seq: list[tp.Any], head: str, rest: str, val: tp.Any) -> None:
         seq[index] = _convert(val)
 
 
+def _merge_ordered(existing: _OrderedDict[str, tp.Any], patch: tp.Mapping[str, tp.Any]) -> None:
+    """Patches an OrderedDict in place as exca 0.6.0 does: the patch is applied like on a
+    ConfDict of its entries (operations included: ``DELETE``, ``REPLACE``, ``BEFORE`` and
+    ``AFTER`` moving entries), then the OrderedDict is refilled in the resulting order.
+    Its own keys are kept as they are (a dot in one is not split)."""
+    patched = ConfDict()
+    for key, value in existing.items():
+        dict.__setitem__(patched, key, value)
+    patched.update(patch)
+    existing.clear()
+    existing.update(dict.items(patched))
+
+
 def _yaml_simplify(data: tp.Any) -> tp.Any:
-    """``uid.simplify`` for yaml dumps, except that an OrderedDict is dumped as is: its
-    keys are data (they may hold dots), never compressed."""
-    if isinstance(data, _OrderedDict):
-        return data
+    """``uid.simplify`` for yaml dumps (as exca 0.6.0 packs them): an OrderedDict is never
+    merged into its parent key, but its single-key sub-dicts are merged into its keys
+    (``a:\n  b.c: 12``)."""
     if isinstance(data, dict):
-        out: dict[str, tp.Any] = {}
+        out: dict[str, tp.Any] = _OrderedDict() if isinstance(data, _OrderedDict) else {}
         for key, sub in data.items():
             sub = _yaml_simplify(sub)
             while _uid._is_mergeable(sub):
@@ -839,7 +845,8 @@ def _yaml_fallback(dumper: tp.Any, data: tp.Any) -> tp.Any:
     raise TypeError(f"Cannot export value of type {type(data).__qualname__} to yaml: {data!r}")
 
 
-def _yaml_dump(data: tp.Any) -> str:
+def yaml_dump(data: tp.Any) -> str:
+    """Plain yaml of nested mappings and lists (no dotted keys, order kept)."""
     global _DUMPER
     import yaml
 

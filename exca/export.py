@@ -203,6 +203,14 @@ def _disc_name(disc: tp.Any) -> str | None:
     return None
 
 
+def _self_discriminated(model: type) -> bool:
+    """True for a model class whose config always holds its type key (a subclass of
+    :class:`exca.helpers.DiscriminatedModel`, recognized without importing it)."""
+    return isinstance(getattr(model, "_discriminator_key", None), str) and hasattr(
+        model, "_exca_subclass_hooks"
+    )
+
+
 def _walk_annotation(
     ann: tp.Any, discriminated: bool, discs: set[str], ambiguous: list[str], seen: set[int]
 ) -> None:
@@ -227,7 +235,10 @@ def _walk_annotation(
     args = tp.get_args(ann)
     if origin is tp.Union or origin is types.UnionType:
         models = [a for a in args if _is_model_type(a)]
-        if len(models) > 1 and not discriminated and not ambiguous:
+        # a model writing its own type key in its config (exca.helpers.DiscriminatedModel)
+        # is told apart from the others: at most one member may lack one (as in 0.6.0)
+        plain = [m for m in models if not _self_discriminated(m)]
+        if len(models) > 1 and len(plain) > 1 and not discriminated and not ambiguous:
             ambiguous.extend(m.__qualname__ for m in models)
         for a in args:
             _walk_annotation(a, discriminated, discs, ambiguous, seen)
@@ -265,12 +276,13 @@ def model_to_dict(
     return out
 
 
-def drop_keys(data: dict[str, tp.Any], keys: tp.Iterable[str]) -> None:
-    """Removes each (dotted) key of ``keys`` from ``data``, and the sub-dicts it leaves
-    empty: the rule for the keys excluded from a cache uid, whoever excludes them (an
-    infra's ``exclude_from_cache_uid``, the Hydra launcher's ``exclude_from_uid``), so that
-    excluding ``a.b`` from ``{a: {b: 1}, c: 2}`` gives the uid of ``{c: 2}``. A key that is
-    absent (or crosses a non-dict value) is ignored."""
+def drop_keys(data: dict[str, tp.Any], keys: tp.Iterable[str], prune: bool = True) -> None:
+    """Removes each (dotted) key of ``keys`` from ``data``, and with ``prune`` the
+    sub-dicts it leaves empty: the Hydra launcher's rule for its ``exclude_from_uid``, so
+    that excluding ``a.b`` from ``{a: {b: 1}, c: 2}`` gives the uid of ``{c: 2}``. An
+    infra's ``exclude_from_cache_uid`` keeps them (``prune=False``: ``{a: {}, c: 2}``), as
+    exca 0.6.0 names its folders. A key that is absent (or crosses a non-dict value) is
+    ignored."""
     for key in keys:
         parts = key.split(".")
         parents = [data]
@@ -281,6 +293,8 @@ def drop_keys(data: dict[str, tp.Any], keys: tp.Iterable[str]) -> None:
             parents.append(sub)
         else:
             parents[-1].pop(parts[-1], None)
+            if not prune:
+                continue
             for parent, part in zip(reversed(parents[:-1]), reversed(parts[:-1])):
                 if parent[part]:
                     break

@@ -389,7 +389,29 @@ def find_slurm_job(*, job_id: str, folder: str | Path | None = None) -> tp.Any:
         job.config = _read_config(entry.config_text())
         job.uid_config = _read_config(entry.config_text(full=False))
         return job
-    return _find_in_logs(root, job_id)
+    return _find_in_uid_folder_logs(root, job_id) or _find_in_logs(root, job_id)
+
+
+def _find_in_uid_folder_logs(root: Path, job_id: str) -> tp.Any:
+    """A job whose log folder is ``<uid folder>/logs/<user>/<job id>/`` (logs written in
+    the uid folder, as exca 0.6.0 finds them), with the ``config.yaml`` and ``uid.yaml``
+    of that uid folder; ``root`` may be the uid folder, its method folder or the cache
+    folder. None if there is none."""
+    import glob
+
+    import submitit
+
+    pattern = f"logs/*/{glob.escape(job_id)}/{glob.escape(job_id)}_*.out"
+    for uid_folder in [root, *sorted(root.glob("*")), *sorted(root.glob("*/*"))]:
+        if not all((uid_folder / name).is_file() for name in (layout.CONFIG, layout.UID)):
+            continue
+        for out in sorted(uid_folder.glob(pattern)):
+            job: tp.Any = submitit.SlurmJob(folder=out.parent, job_id=job_id)
+            job.uid_folder = uid_folder
+            job.config = _read_config(uid_folder / layout.CONFIG)
+            job.uid_config = _read_config(uid_folder / layout.UID)
+            return job
+    return None
 
 
 def _find_in_logs(root: Path, job_id: str) -> tp.Any:

@@ -6,11 +6,12 @@ import contextlib
 import functools
 import inspect
 import logging
+import pickle
 import typing as tp
 from pathlib import Path
 
 from . import claims as _claims
-from .backends import LocalJob, get_backend, in_job, slurm_state
+from .backends import BACKENDS, LocalJob, get_backend, in_job, slurm_state
 from .base import (
     BaseInfra,
     SignatureError,
@@ -323,7 +324,15 @@ class TaskInfra(BaseInfra):
         for infra, job in zip(infras, jobs):
             infra._job = job
             entry = infra._entry()
-            entry.save_job(job)
+            try:
+                entry.save_job(job)
+            except (pickle.PicklingError, AttributeError, TypeError) as e:
+                if BACKENDS[infra.cluster].remote:
+                    raise
+                # a job run in this process (cluster="debug") on an object that does not
+                # pickle (eg: its class is defined inside a function): it is not recorded
+                # for other processes, and runs as 0.6.0 runs it
+                logger.debug("%s: job %s not recorded (%s)", infra._name(), job.job_id, e)
             entry.link_logs(job)
             logger.debug(
                 "%s: submitted job %s on cluster %s (uid folder: %s)",

@@ -64,7 +64,7 @@ from .cachedict.index import (
     summarize_keys,
 )
 from .cachedict.index import Entry as IndexEntry
-from .confdict import ConfDict
+from .confdict import UID_VERSION_ENV, ConfDict
 
 __all__ = [
     "ConfigMismatchError",
@@ -128,26 +128,43 @@ def uid_name(uid: str) -> str:
     return uid if uid else DEFAULT_UID
 
 
+FOLDER_UID_VERSION = 3
+"""The uid version naming new uid folders by default: exca 0.6.0's, so that both packages,
+each at its defaults, use the same folders (``ConfDict.to_uid()`` keeps version 2)."""
+_CHOSEN = bool(os.environ.get(UID_VERSION_ENV, "").strip())
+
+
+def folder_uid_version() -> int:
+    """The uid version naming new uid folders: the one chosen for the process
+    (``CONFDICT_UID_VERSION``, or ``ConfDict.UID_VERSION`` set to another version than the
+    default), else :data:`FOLDER_UID_VERSION`."""
+    version = ConfDict.UID_VERSION
+    if _CHOSEN or version != _uid.DEFAULT_VERSION:
+        return version
+    return FOLDER_UID_VERSION
+
+
 def find_uid_name(method_folder: str | Path | None, cfg: ConfDict) -> str:
     """The uid folder name of ``cfg`` in ``method_folder``, under either uid version.
 
-    The rule: the name given by the uid version in use (``ConfDict.UID_VERSION``: 2 by
-    default, or the ``CONFDICT_UID_VERSION`` environment variable) if that folder
-    exists or no other does; else the name given by another supported version (exca
-    0.6.0 uses version 3 by default) if that folder exists and its ``uid.yaml`` holds
-    this very config. Folders are never renamed nor moved: a folder found under the
-    other version's name is used (read and extended) under that name.
+    The rule: the name given by :func:`folder_uid_version` (version 3, as exca 0.6.0,
+    unless a version was chosen) if that folder exists or no other does; else the name
+    given by another supported version (this package named folders with version 2
+    before) if that folder exists and its ``uid.yaml`` holds this very config. Folders
+    are never renamed nor moved: a folder found under the other version's name is used
+    (read and extended) under that name.
     """
-    name = uid_name(cfg.to_uid())
+    version = folder_uid_version()
+    name = uid_name(cfg.to_uid(version=version))
     if method_folder is None:
         return name
     method_folder = os.fspath(method_folder)  # os.path, not pathlib: on the cached call's path
     if os.path.exists(os.path.join(method_folder, name)):
         return name
-    for version in _uid.SUPPORTED_VERSIONS:
-        if version == ConfDict.UID_VERSION:
+    for other_version in _uid.SUPPORTED_VERSIONS:
+        if other_version == version:
             continue
-        other = uid_name(cfg.to_uid(version=version))
+        other = uid_name(cfg.to_uid(version=other_version))
         if other == name:
             continue
         try:
@@ -156,7 +173,7 @@ def find_uid_name(method_folder: str | Path | None, cfg: ConfDict) -> str:
         except (FileNotFoundError, NotADirectoryError):
             continue
         if same_config(dumped, cfg):
-            logger.debug("Using %s, the uid folder of uid version %d", other, version)
+            logger.debug("Using %s, the uid folder of uid version %d", other, other_version)
             return other
     return name
 
@@ -197,6 +214,17 @@ def same_config(text: str, cfg: ConfDict) -> bool:
     except Exception:  # eg: values that do not compare as plain data
         pass
     return text == cfg.to_yaml()
+
+
+def _changed_defaults(text: str, cfg: ConfDict) -> bool:
+    """True if a key of the dumped full uid config ``text`` holds another value in
+    ``cfg``. Keys in only one of them (a field added or removed since, another infra
+    of a subclass sharing its parent's method folder) are no change, as in exca 0.6.0."""
+    try:
+        dumped = _flat_dump(text)
+    except Exception:  # a dump that does not parse: compared as text (a change)
+        return True
+    return any(key in dumped and dumped[key] != value for key, value in cfg.flat().items())
 
 
 @functools.lru_cache(maxsize=1024)
@@ -392,11 +420,11 @@ class UidFolder:
         self,
         uid_cfg: ConfDict,
         full_uid: tp.Callable[[], ConfDict],
-        full: tp.Callable[[], ConfDict],
+        full: tp.Callable[[], ConfDict | str],
         write: bool,
     ) -> tp.Literal["checked", "written", ""]:
         """Checks ``uid.yaml`` equals ``uid_cfg``; writes the dumps when missing and
-        ``write`` is True. Returns ``"checked"`` (the dumps existed and match),
+        ``write`` is True (``full`` gives the full config, or its yaml text). Returns ``"checked"`` (the dumps existed and match),
         ``"written"`` (they were missing and are now written) or ``""`` (missing, not
         written).
 
@@ -431,7 +459,10 @@ class UidFolder:
             return ""
         self.path.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.path / FULL_UID, full_uid().to_yaml())
-        atomic_write_text(self.path / CONFIG, full().to_yaml())
+        config = full()
+        atomic_write_text(
+            self.path / CONFIG, config if isinstance(config, str) else config.to_yaml()
+        )
         atomic_write_text(self.path / UID, uid_cfg.to_yaml())  # last: marks the dumps complete
         return "written"
 
@@ -454,7 +485,7 @@ class UidFolder:
             existing = path.read_text(encoding="utf8")
         except FileNotFoundError:
             return False
-        if same_config(existing, current):
+        if same_config(existing, current) or not _changed_defaults(existing, current):
             return True
         raise ConfigMismatchError(
             f"The defaults of {what} changed since the results in {self.path} were "

@@ -971,3 +971,282 @@ scenario(
     rec("retry", lambda: A(x=2, infra={"mode": "retry"}).infra.status())
     """,
 )
+
+# ------------------------------------------- cache folder naming of 0.6.0 (issue 26)
+scenario(
+    "subclass_overrides_and_reapplied_infras",
+    """
+    CALLS = []
+    class Base(pydantic.BaseModel):
+        p: int = 12
+        infra: TaskInfra = TaskInfra(folder=TMP / "c", version="12")
+        @infra.apply
+        def func(self) -> int:
+            CALLS.append("base")
+            return self.p
+    class Plain(Base):  # overrides without the infra: cached in the parent's folder
+        q: int = 0
+        def func(self) -> int:
+            CALLS.append("plain")
+            return super().func() + 1
+    class Second(Base):  # another infra on the override: each infra its own folder
+        infra2: TaskInfra = TaskInfra(folder=TMP / "c", version="1")
+        @infra2.apply
+        def func(self) -> int:
+            CALLS.append("second")
+            return super().func() + 2
+    class Reapplied(Base):  # the same infra re-applied: the subclass's folder
+        infra: TaskInfra = TaskInfra(folder=TMP / "c", version="12")
+        @infra.apply
+        def func(self) -> int:
+            CALLS.append("reapplied")
+            return super().func() + 3
+    class Deeper(Plain):  # not overriding Plain's override: still the parent's folder
+        r: int = 0
+    for cls, kw in [(Base, {}), (Plain, {"q": 1}), (Plain, {}), (Second, {"p": 3}),
+                    (Reapplied, {}), (Deeper, {"r": 2}), (Second, {"p": 3})]:
+        name = cls.__name__ + "".join(f",{k}={v}" for k, v in kw.items())
+        obj = cls(**kw)
+        rec(name, obj.func)
+        rec(name + " uids", lambda: sorted(i.uid() for i in obj.infra.obj_infras().values()))
+    OUT["calls"] = CALLS
+    rec("folders", lambda: [f for f in folders("c") if f.count("/") == 1])
+    """,
+)
+
+scenario(
+    "excluded_subconfigs_kept_empty",
+    """
+    class Sub(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(extra="forbid")
+        x: int = 1
+        y: int = 2
+        inner: dict = {}
+    class M(pydantic.BaseModel):
+        sub: Sub = Sub()
+        opt: Sub | None = None
+        infra: TaskInfra = TaskInfra(folder=TMP / "c", version="1")
+        @infra.apply(exclude_from_cache_uid=("sub.y", "opt.y", "sub.inner.z"))
+        def run(self) -> int:
+            return self.sub.x
+    for name, kw in {"sub_y": {"sub": {"y": 5}}, "opt_y": {"opt": {"y": 5}},
+                     "both": {"sub": {"y": 5}, "opt": {"y": 3}}, "none": {},
+                     "inner": {"sub": {"inner": {"z": 1}}},
+                     "inner_kept": {"sub": {"inner": {"z": 1, "w": 2}}},
+                     "sub_x": {"sub": {"x": 4, "y": 5}}}.items():
+        m = M(**kw)
+        rec(name, lambda: [m.infra.config(uid=True, exclude_defaults=True), m.infra.uid(), m.run()])
+    rec("folders", lambda: [f for f in folders("c") if f.count("/") == 2])
+    rec("uid_yaml", lambda: (TMP / "c" / M(sub={"y": 5}).infra.uid() / "uid.yaml").read_text())
+    """,
+)
+
+scenario(
+    "ordered_dicts_yaml_and_ops",
+    """
+    OD = collections.OrderedDict
+    B, A, D = ConfDict.ops.BEFORE, ConfDict.ops.AFTER, ConfDict.ops.DELETE
+    def show(cd):
+        return [cd.to_yaml(), cd.to_uid(version=3), cd.to_uid(version=2)]
+    rec("subs", lambda: show(ConfDict({"a": OD([("0", {"k": 0}), ("1", {"k": 1})])})))
+    rec("single", lambda: show(ConfDict({"a": OD([("b", {"c": 12})])})))
+    rec("nested", lambda: show(ConfDict({"a": OD([("b", OD([("c", {"d": 1})]))]), "z": {"y": 1}})))
+    rec("flat", lambda: show(ConfDict({"a": OD([("x", 1), ("y", 2)])})))
+    def steps():
+        return ConfDict({"steps": OD([("a", {"k": 1}), ("b", {"k": 2}), ("c", {"k": 3})]), "x": 1})
+    def patched(*patches):
+        cd = steps()
+        for p in patches:
+            cd.update(p)
+        return [type(cd["steps"]).__name__, list(cd["steps"]), *show(cd)]
+    rec("after", lambda: patched({"steps": {"c": {A: "a"}}}))
+    rec("before", lambda: patched({"steps": {"c": {B: "a"}}}))
+    rec("new_entry_after", lambda: patched({"steps": {"d": {"k": 4, A: "a"}}}))
+    rec("delete_and_move", lambda: patched({"steps": {"a": D, "c": {B: "b"}}}))
+    rec("move_and_delete", lambda: patched({"steps": {"c": {B: "a"}, "b": D}}))
+    rec("replace_entry", lambda: patched({"steps": {"b": {ConfDict.ops.REPLACE: True, "z": 0}}}))
+    rec("dotted_into", lambda: patched({"steps.b.k": 20}))
+    rec("plain_patch", lambda: patched({"steps": {"b": {"k": 5}}, "x": 2}))
+    rec("anchor_missing", lambda: patched({"steps": {"c": {A: "zz"}}}))
+    rec("flat_op", lambda: patched({"steps.c." + A: "a"}))
+    class Step(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(extra="forbid")
+        k: int = 0
+    class Pipe(pydantic.BaseModel):
+        steps: collections.OrderedDict[str, Step] = collections.OrderedDict()
+        infra: TaskInfra = TaskInfra(folder=TMP / "c")
+        @infra.apply
+        def run(self) -> list:
+            return list(self.steps)
+    def pipe(patch):
+        cfg = ConfDict({"steps": OD([("a", {"k": 1}), ("b", {"k": 2})])})
+        cfg.update(patch)
+        p = Pipe(**cfg)
+        return [p.run(), p.infra.uid(), (TMP / "c" / p.infra.uid() / "uid.yaml").read_text(),
+                (TMP / "c" / p.infra.uid() / "full-uid.yaml").read_text()]
+    rec("pipe", lambda: pipe({}))
+    rec("pipe_moved", lambda: pipe({"steps": {"b": {B: "a"}}}))
+    """,
+)
+
+scenario(
+    "infra_objects_and_helpers_access",
+    """
+    import importlib
+    rec("helpers_after_import_exca", lambda: callable(importlib.import_module("exca").helpers.with_infra))
+    def bad_format():
+        class A(pydantic.BaseModel):
+            infra: TaskInfra = TaskInfra()
+            @infra.apply(exclude_from_cache_uid="bad-format")
+            def f(self) -> int:
+                return 1
+    rec("bad_exclude_format", bad_format)
+    class Two(pydantic.BaseModel):
+        infra: TaskInfra = TaskInfra(folder=TMP / "c")
+        infra2: TaskInfra = TaskInfra(folder=TMP / "c")
+        @infra.apply
+        def f(self) -> int:
+            return 1
+        @infra2.apply
+        def g(self) -> int:
+            return 2
+    def two_fields():
+        shared = TaskInfra(version="3", folder=TMP / "c")
+        t = Two(infra=shared, infra2=shared)
+        return [t.infra is t.infra2, t.f(), t.g(), t.infra.uid(), t.infra2.uid()]
+    rec("one_infra_two_fields", two_fields)
+    def given_then_unapplied():
+        shared = TaskInfra(version="3")
+        Two(infra=shared)
+        return shared.config()
+    rec("given_then_unapplied", given_then_unapplied)
+    class Priv(pydantic.BaseModel):
+        x: int = 1
+        infra: TaskInfra = TaskInfra()
+        _infra: TaskInfra = TaskInfra(version="2")
+        sub: tp.Any = None
+        @infra.apply
+        def f(self) -> int:
+            return 1
+        @_infra.apply
+        def g(self) -> int:
+            return 2
+    rec("obj_infras", lambda: sorted(Priv().infra.obj_infras()))
+    rec("obj_infras_versions", lambda: sorted(i.version for i in Priv().infra.obj_infras().values()))
+    rec("obj_infras_of_private", lambda: sorted(Priv()._infra.obj_infras()))
+    """,
+    given_then_unapplied=(
+        {"infra": {"version": "3"}, "infra2": {"version": "0"}},
+        "the infra object given to a model is bound to it (the model's own copy is made "
+        "only when it is given to a second model or field)",
+    ),
+    obj_infras_of_private=(
+        "raise RuntimeError",
+        "a private-attribute infra is bound to its object when its method is first called",
+    ),
+)
+
+scenario(
+    "discriminated_models_and_find_slurm_job_in_logs",
+    """
+    from exca import helpers
+    class Base(helpers.DiscriminatedModel, discriminator_key="kind"):
+        pass
+    class Hello(Base):
+        x: int = 1
+    class Other(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(extra="forbid")
+        y: int = 2
+    class M(pydantic.BaseModel):
+        b: Base = Hello()
+        infra: TaskInfra = TaskInfra()
+        @infra.apply
+        def run(self) -> int:
+            return 1
+    def unknown():
+        try:
+            M(b={"kind": "Nope"})
+        except pydantic.ValidationError as e:
+            return ["kind" in str(e), "Nope" in str(e)]
+    rec("unknown_subclass_names_key", unknown)
+    class U(pydantic.BaseModel):
+        u: Base | Other = Other()
+        infra: TaskInfra = TaskInfra(folder=TMP / "c")
+        @infra.apply
+        def run(self) -> int:
+            return 1
+    rec("union_other", lambda: [U(u={"y": 5}).infra.uid(), U(u={"y": 5}).run()])
+    rec("union_discriminated", lambda: [U(u={"kind": "Hello", "x": 3}).infra.uid(), U(u={"kind": "Hello", "x": 3}).infra.config(uid=True, exclude_defaults=True)])
+    # a job whose logs are in its uid folder: <uid folder>/logs/<user>/<job id>/
+    uid_folder = TMP / "cache" / "mod.Cls.run,0" / "x=1-abc"
+    logs = uid_folder / "logs" / "someone" / "12345"
+    logs.mkdir(parents=True)
+    (uid_folder / "config.yaml").write_text("x: 1\\ny: 2\\n")
+    (uid_folder / "uid.yaml").write_text("x: 1\\n")
+    (logs / "12345_0_log.out").write_text("hello\\n")
+    (logs / "12345_0_log.err").write_text("")
+    def find(folder):
+        job = helpers.find_slurm_job(job_id="12345", folder=folder)
+        if job is None:
+            return None
+        return [job.job_id, job.stdout(), dict(job.config), dict(job.uid_config)]
+    rec("find_in_uid_folder_logs", lambda: find(uid_folder))
+    rec("find_from_cache_folder", lambda: find(TMP / "cache"))
+    rec("not_found", lambda: helpers.find_slurm_job(job_id="999", folder=TMP / "cache"))
+    """,
+)
+
+scenario(
+    "debug_cluster_and_repeated_job_array",
+    """
+    def local_class():
+        class Local(pydantic.BaseModel):
+            x: int = 1
+            infra: TaskInfra = TaskInfra(folder=TMP / "c", cluster="debug")
+            @infra.apply
+            def run(self) -> int:
+                return 2 * self.x
+        first = Local(x=3).run()
+        return [first, Local(x=3).run(), Local(x=3).infra.status()]
+    rec("debug_local_class", local_class)
+    MSGS = []
+    class Handler(logging.Handler):
+        def emit(self, record):
+            MSGS.append(record.getMessage())
+    log = logging.getLogger("exca")
+    log.addHandler(Handler())
+    log.setLevel(logging.INFO)
+    class A(pydantic.BaseModel):
+        x: int = 1
+        infra: TaskInfra = TaskInfra(folder=TMP / "a", cluster="local")
+        @infra.apply
+        def run(self) -> int:
+            return self.x
+    def repeated():
+        with A().infra.job_array(allow_repeated_tasks=True) as arr:
+            arr.extend([A(x=1), A(x=2), A(x=1), A(x=2), A(x=3)])
+        return [o.run() for o in arr]
+    rec("repeated", repeated)
+    rec("submitted", lambda: [" ".join(m.split()[:3]) for m in MSGS if m.startswith("Submitted")])
+    """,
+)
+
+scenario(
+    "cachedict_clear_leaves_an_empty_folder",
+    """
+    import numpy as np
+    from exca.cachedict import CacheDict
+    cd = CacheDict(TMP / "cd")
+    with cd.write():
+        cd["a"] = np.arange(3)
+        cd["b"] = {"x": 1}
+    rec("read", lambda: [cd["a"].tolist(), dict(cd["b"])])
+    rec("before", lambda: sorted(p.name for p in (TMP / "cd").iterdir() if not p.name.endswith("-info.jsonl")))
+    cd.clear()
+    rec("after", lambda: sorted(str(p.relative_to(TMP / "cd")) for p in (TMP / "cd").rglob("*")))
+    rec("keys", lambda: [list(cd.keys()), list(CacheDict(TMP / "cd").keys())])
+    with cd.write():
+        cd["c"] = 3
+    rec("again", lambda: [CacheDict(TMP / "cd")["c"], sorted(CacheDict(TMP / "cd").keys())])
+    """,
+)

@@ -525,16 +525,116 @@ def test_uid_folder_found_under_either_version(tmp_path: Path) -> None:
     cfg = ConfDict({"x": 2, "sub": {"name": "é" * 3}})
     v2, v3 = (layout.uid_name(cfg.to_uid(version=v)) for v in (2, 3))
     assert v2 != v3
-    assert layout.find_uid_name(tmp_path, cfg) == v2  # nothing yet: this package's setting
-    # only the other version's folder exists, with this config: it is used as is
-    (tmp_path / v3).mkdir()
-    (tmp_path / v3 / layout.UID).write_text(cfg.to_yaml())
+    # nothing yet: named as exca 0.6.0 names it (version 3), while to_uid() gives version 2
     assert layout.find_uid_name(tmp_path, cfg) == v3
-    # ... but never for another config dumped there
-    (tmp_path / v3 / layout.UID).write_text(ConfDict({"x": 5}).to_yaml())
-    assert layout.find_uid_name(tmp_path, cfg) == v2
-    # the setting's own folder always comes first
-    (tmp_path / v3 / layout.UID).write_text(cfg.to_yaml())
+    assert layout.uid_name(cfg.to_uid()) == v2
+    # only the other version's folder exists (eg: written here before), with this config:
+    # it is used as is
     (tmp_path / v2).mkdir()
+    (tmp_path / v2 / layout.UID).write_text(cfg.to_yaml())
     assert layout.find_uid_name(tmp_path, cfg) == v2
+    # ... but never for another config dumped there
+    (tmp_path / v2 / layout.UID).write_text(ConfDict({"x": 5}).to_yaml())
+    assert layout.find_uid_name(tmp_path, cfg) == v3
+    # the folder version's own folder always comes first
+    (tmp_path / v2 / layout.UID).write_text(cfg.to_yaml())
+    (tmp_path / v3).mkdir()
+    assert layout.find_uid_name(tmp_path, cfg) == v3
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([v2, v3])  # nothing renamed
+
+
+def test_a_chosen_uid_version_names_the_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exca import uidfolder
+
+    cfg = ConfDict({"x": 2, "sub": {"name": "é" * 3}})
+    monkeypatch.setattr(ConfDict, "UID_VERSION", 3)
+    assert uidfolder.folder_uid_version() == 3
+    monkeypatch.setattr(ConfDict, "UID_VERSION", 2)
+    assert uidfolder.folder_uid_version() == 3  # the default: 0.6.0's folder names
+    monkeypatch.setattr(uidfolder, "_CHOSEN", True)  # CONFDICT_UID_VERSION=2 at import
+    assert uidfolder.folder_uid_version() == 2
+    assert layout.find_uid_name(tmp_path, cfg) == layout.uid_name(cfg.to_uid(version=2))
+
+
+# ------------------------------------------ folders named as 0.6.0 names them (issue 26)
+CASES_060 = Path(__file__).parent / "data" / "cases060.py"
+CASES_EXPECTED = {
+    "excluded": 1,
+    "excluded_none": 1,
+    "excluded_opt": 11,
+    "ordered": ["a", "b", "c"],
+    "ordered_moved": ["c", "a", "b"],
+    "plain": 13,
+    "plain_default": 13,
+    "second_infra2": 7,
+}
+
+
+def _run_cases(side: tp.Any, cwd: Path, folder: Path, count: Path) -> tp.Any:
+    shutil.copy(CASES_060, cwd / "cases060.py")
+    code = f"import runpy, sys; sys.argv = ['cases060.py', {str(folder)!r}]\n"
+    code += "runpy.run_path('cases060.py', run_name='__main__')\n"
+    return side.json(code, cwd=cwd, env={"COUNT_FILE": str(count)})
+
+
+def _method_folders(folder: Path) -> list[str]:
+    return sorted(f"{p.parent.name}/{p.name}" for p in folder.glob("*/*") if p.is_dir())
+
+
+def test_060_caches_of_subclasses_excluded_subconfigs_and_ordered_dicts_are_served(
+    exca060: tp.Any, ours: tp.Any, tmp_path: Path
+) -> None:
+    # each package at its defaults: 0.6.0 computes every case, this package computes none
+    # of them again (and 0.6.0, run again, computes none of them either)
+    cache = tmp_path / "cache"
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "ours").mkdir()
+    assert _run_cases(exca060, tmp_path / "ref", cache, tmp_path / "count-060") == CASES_EXPECTED
+    computed_by_060 = _counted(tmp_path / "count-060")
+    folders = _method_folders(cache)
+    assert "__main__.Base.func,12/p=5-e52bc742" in folders  # the parent's folder
+    assert "__main__.Excluding.run,1/sub={}-68181c18" in folders
+    assert _run_cases(ours, tmp_path / "ours", cache, tmp_path / "count") == CASES_EXPECTED
+    assert _counted(tmp_path / "count") == []
+    assert _method_folders(cache) == folders  # nothing written elsewhere, nothing renamed
+    assert _run_cases(exca060, tmp_path / "ref", cache, tmp_path / "count-060") == CASES_EXPECTED
+    assert _counted(tmp_path / "count-060") == computed_by_060
+
+
+def test_folders_named_before_060_naming_stay_found(ours: tp.Any, tmp_path: Path) -> None:
+    # written by this package before it named these folders as 0.6.0 does (see
+    # tests/data/pre060_naming.md): each result it stored is served, in its folder
+    cache = tmp_path / "cache"
+    shutil.copytree(Path(__file__).parent / "data" / "pre060_naming", cache)
+    before = _snapshot(cache)
+    assert _run_cases(ours, tmp_path, cache, tmp_path / "count") == CASES_EXPECTED
+    # computed: only what that version could not compute (it raised for both)
+    assert sorted(_counted(tmp_path / "count")) == ["excluding2", "orderedcab"]
+    after = _snapshot(cache)
+    assert {k: v for k, v in after.items() if k in before} == before  # untouched
+    new = sorted({"/".join(k.split("/")[:2]) for k in after if k not in before})
+    assert len(new) == 2  # one uid folder for each
+    assert new[0].startswith("__main__.Excluding.run,1/opt={}-")
+    assert new[1].startswith("__main__.Ordered.run,1/steps=")
+
+
+def test_each_package_at_its_defaults_uses_the_same_uid_folders(
+    exca060: tp.Any, ours: tp.Any, tmp_path: Path
+) -> None:
+    # no CONFDICT_UID_VERSION on either side: this package names its uid folders as 0.6.0
+    # does, so 0.6.0 uses them under their names (no folder renamed, none added), and the
+    # reverse (this package over 0.6.0's folders: test_infra_results_read_as_060)
+    (tmp_path / "mods060.py").write_text(MODELS)
+    code = "import json, mods060\nprint(json.dumps(mods060.run_all('infra', 'cached')))"
+    out = ours.json(code, cwd=tmp_path, env={"COUNT_FILE": str(tmp_path / "c1")})
+    uid_folders = _method_folders(tmp_path / "infra")
+    assert len(uid_folders) == 4 + 6  # (MODELS: 4 tasks, 6 mappers)
+    again = exca060.json(code, cwd=tmp_path, env={"COUNT_FILE": str(tmp_path / "c2")})
+    assert sorted(again) == sorted(out)  # the same uids, so the same uid folders
+    assert sorted(again.values(), key=json.dumps) == sorted(out.values(), key=json.dumps)
+    assert _method_folders(tmp_path / "infra") == uid_folders  # none renamed, none added
+    # and this package, run again, computes nothing
+    final = ours.json(code, cwd=tmp_path, env={"COUNT_FILE": str(tmp_path / "c3")})
+    assert final == out and _counted(tmp_path / "c3") == []

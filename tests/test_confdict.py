@@ -198,8 +198,17 @@ def test_ordered_dict_kept() -> None:
     assert isinstance(cfg["a"]["b"], ConfDict)
     cfg.update({"a": {"y": 2}})  # merges into the OrderedDict
     assert list(cfg["a"]) == ["b", "a", "y"]
-    # the content of an OrderedDict is dumped as is (as in exca 0.6.0): its keys are data
-    assert cfg.to_yaml() == "a:\n  b:\n    c:\n      d: 1\n  a: 2\n  y: 2\n"
+    # dumped as exca 0.6.0 dumps it: never merged into its parent key, its single-key
+    # sub-dicts merged into its keys
+    assert cfg.to_yaml() == "a:\n  b.c.d: 1\n  a: 2\n  y: 2\n"
+    # operations move and delete its entries; it stays an OrderedDict, in the new order
+    cfg.update({"a": {"b": {ConfDict.ops.AFTER: "y"}, "a": ConfDict.ops.DELETE}})
+    assert type(cfg["a"]) is collections.OrderedDict
+    assert list(cfg["a"]) == ["y", "b"]
+    cfg["a.b.c.d"] = 3  # a dotted key reaches into its sub-dicts
+    assert cfg.to_yaml() == "a:\n  y: 2\n  b.c.d: 3\n"
+    cfg["a"] = collections.OrderedDict(z=1)  # an OrderedDict value replaces it
+    assert cfg["a"] == {"z": 1}
 
 
 def test_to_yaml_compresses_and_writes(tmp_path: pathlib.Path) -> None:

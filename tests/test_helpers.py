@@ -36,7 +36,7 @@ def test_to_config_model(tmp_path: Path) -> None:
     assert helpers.to_config(multiply, a=3, infra={"folder": tmp_path}).build() == 6
     assert CALLS == [(3, 2)]  # cached in the folder
     uid = conf.infra.uid()
-    assert uid == f"{__name__}.multiply_FuncConfig.build,1/{ConfDict(a=3).to_uid()}"
+    assert uid == f"{__name__}.multiply_FuncConfig.build,1/{ConfDict(a=3).to_uid(version=3)}"
     assert helpers.to_config(multiply, a=3, b=5).build() == 15
 
 

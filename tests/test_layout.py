@@ -31,7 +31,7 @@ def test_names() -> None:
 def test_infra_cache_folder_layout(tmp_path: Path) -> None:
     task = TutorialTask(param=13, infra={"folder": tmp_path})
     assert task.process() == 26
-    uid = ConfDict({"param": 13}).to_uid()
+    uid = ConfDict({"param": 13}).to_uid(version=3)  # folders named as exca 0.6.0 names them
     folder = tmp_path / f"{__name__}.TutorialTask.process,1" / uid
     assert uid.startswith("param=13-") and len(uid) == len("param=13-") + 8
     assert task.infra.uid_folder() == folder

@@ -66,6 +66,7 @@ DOCUMENTED = {
     "task_everyday": "`clone_obj(dict, key=value)`",
     "map_everyday": "missing items in a random order",
     "confdict_everyday": '`ConfDict.setdefault("a.b", ...)`',
+    "infra_objects_and_helpers_access": "given to a model is bound to it",
 }
 
 

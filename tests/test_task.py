@@ -107,7 +107,7 @@ def test_folder_cache(tmp_path: Path) -> None:
     assert task.infra.status() == "not submitted"
     assert task.process() == 26
     uid = task.infra.uid()
-    assert uid == f"{__name__}.TutorialTask.process,1/{ConfDict(param=13).to_uid()}"
+    assert uid == f"{__name__}.TutorialTask.process,1/{ConfDict(param=13).to_uid(version=3)}"
     assert task.infra.uid_folder() == tmp_path / uid
     again = TutorialTask(param=13, infra={"folder": tmp_path})  # a fresh object
     assert again.infra.status() == "completed"

@@ -42,6 +42,7 @@ from .index import (
     DATA_DIR,
     DELETED,
     INFO_SUFFIX,
+    LAST_USE,
     Entry,
     GarbledLineError,
     IndexView,
@@ -440,5 +441,10 @@ class CacheDict(tp.Generic[X]):
             remove_writer_files(self.folder, name)
         with contextlib.suppress(OSError):
             (self.folder / DATA_DIR).rmdir()  # only if empty
+        if not any(self.folder.glob(f"*{INFO_SUFFIX}")):
+            # nothing left to be used: the folder is left empty, as exca 0.6.0 leaves it
+            last_use = self.folder / LAST_USE
+            if not last_use.is_symlink():  # (a link: not ours)
+                last_use.unlink(missing_ok=True)
         with self._lock:
             view.reset()
