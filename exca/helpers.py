@@ -403,13 +403,15 @@ def _find_in_uid_folder_logs(root: Path, job_id: str) -> tp.Any:
 
     pattern = f"logs/*/{glob.escape(job_id)}/{glob.escape(job_id)}_*.out"
     for uid_folder in [root, *sorted(root.glob("*")), *sorted(root.glob("*/*"))]:
-        if not all((uid_folder / name).is_file() for name in (layout.CONFIG, layout.UID)):
+        entry = UidFolder(uid_folder)
+        config, uid_config = entry.config_text(), entry.config_text(full=False)
+        if config is None or uid_config is None:
             continue
         for out in sorted(uid_folder.glob(pattern)):
             job: tp.Any = submitit.SlurmJob(folder=out.parent, job_id=job_id)
             job.uid_folder = uid_folder
-            job.config = _read_config(uid_folder / layout.CONFIG)
-            job.uid_config = _read_config(uid_folder / layout.UID)
+            job.config = _read_config(config)
+            job.uid_config = _read_config(uid_config)
             return job
     return None
 
