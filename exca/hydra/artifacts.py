@@ -7,10 +7,11 @@ entries of that original output dir (:func:`bring`), as set by
 
 - ``link`` (the default): cheap, and nothing the served job writes reaches the original
   run's files: each file is a copy-on-write clone where the file system has them
-  (:func:`clone`), else a copy when smaller than :data:`COPY_BELOW`, else a hard link
-  made read-only (one file for both: the original becomes read-only too; writing it
-  fails, for a user other than root, instead of changing the original; replacing it, the
-  way files are safely rewritten, leaves the original as it is);
+  (:func:`clone`), else a copy when smaller than :data:`COPY_BELOW` or when the process
+  runs as root (root ignores permissions), else a hard link made read-only (one file for
+  both: the original becomes read-only too; writing it fails instead of changing the
+  original; replacing it, the way files are safely rewritten, leaves the original as it
+  is);
 - ``copy``: copies; ``none``: nothing.
 
 Folders are made anew in the served job's output dir (never linked: a file written into
@@ -108,6 +109,10 @@ _FICLONE = 0x40049409  # Linux ioctl: a copy-on-write clone of a whole file
 _NO_CLONE: set[int] = set()  # devices where cloning failed once
 
 
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
 def _bring_tree(entry: Path, dest: Path, how: str, problems: list[str]) -> None:
     """``entry`` (a file, a folder or a symlink) at ``dest``, never sharing writable data
     with it: folders are made anew, symlinks copied as symlinks, files brought by
@@ -130,7 +135,8 @@ def _bring_file(src: Path, dest: Path, how: str) -> None:
         if clone(src, dest):
             return
         size = src.stat().st_size
-        if size >= COPY_BELOW:
+        # root ignores the read-only bit: a link would not keep its writes from the original
+        if size >= COPY_BELOW and not _is_root():
             try:  # a read-only hard link: writing it raises instead of changing src
                 os.link(src, dest)
                 mode = src.stat().st_mode
