@@ -278,11 +278,10 @@ def model_to_dict(
 
 def drop_keys(data: dict[str, tp.Any], keys: tp.Iterable[str], prune: bool = True) -> None:
     """Removes each (dotted) key of ``keys`` from ``data``, and with ``prune`` the
-    sub-dicts it leaves empty: the Hydra launcher's rule for its ``exclude_from_uid``, so
-    that excluding ``a.b`` from ``{a: {b: 1}, c: 2}`` gives the uid of ``{c: 2}``. An
-    infra's ``exclude_from_cache_uid`` keeps them (``prune=False``: ``{a: {}, c: 2}``), as
-    exca 0.6.0 names its folders. A key that is absent (or crosses a non-dict value) is
-    ignored."""
+    sub-dicts it leaves empty (excluding ``a.b`` from ``{a: {b: 1}, c: 2}`` gives
+    ``{c: 2}``). An infra's ``exclude_from_cache_uid`` and the Hydra launcher's
+    ``exclude_from_uid`` keep them (``prune=False``: ``{a: {}, c: 2}``), as exca 0.6.0
+    names its folders. A key that is absent (or crosses a non-dict value) is ignored."""
     for key in keys:
         parts = key.split(".")
         parents = [data]

@@ -28,8 +28,9 @@ from hydra.test_utils.launcher_common_tests import BatchedSweeperTestSuite, Laun
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
+from exca.hydra.fast.compose import FastComposer, FastJobConfig
 from exca.hydra.fast.jobconfig import HydraYaml, output_dir_of, set_job_fields
-from exca.hydra.sweeper import FastComposer, FastJobConfig, expand
+from exca.hydra.sweeper import expand
 
 APPS = Path(__file__).parent / "hydra_apps"
 CONF = APPS / "sweeper_conf"

@@ -279,7 +279,7 @@ class SweepRunner(Dispatcher):
             def full_uid() -> ConfDict:
                 out = ConfDict.from_model(bound, uid=True, exclude_defaults=False)
                 uidrule.key_model_uid(out, keyed)
-                drop_keys(out, exclude)
+                drop_keys(out, exclude, prune=False)
                 return out
 
             job.full_uid = full_uid
@@ -288,11 +288,10 @@ class SweepRunner(Dispatcher):
             legacy = job.full.copy() if keyed.changed else None
             prefix = layout.folder_name(self.task_folder, version=version)
             job.full_uid = lambda: uid_cfg
-        # one rule with the infras (exca.export.drop_keys: an emptied parent goes too); the
-        # keys of older launchers (ConfDict.pop: an emptied parent stayed) are looked up too
-        popped = _popped(uid_cfg, exclude)
-        legacy = None if legacy is None else _popped(legacy, exclude)
-        drop_keys(uid_cfg, exclude)
+        # one rule with the infras (exca.export.drop_keys): a sub-config the exclusions
+        # leave empty stays ({data: {}}), as exca 0.6.0 keeps it and launchers always did
+        for without in (uid_cfg,) if legacy is None else (uid_cfg, legacy):
+            drop_keys(without, exclude, prune=False)
         flat = uid_cfg.flat()
         job.volatile = volatile.volatile_keys(task_cfg, flat, self.settings.volatile_resolvers)
         self._volatile.add(job.idx, job.volatile, job.full.flat())
@@ -305,8 +304,6 @@ class SweepRunner(Dispatcher):
         older = uidrule.older_keys(
             parent, uid, uid_cfg, legacy, None if model is not None else legacy_parent
         )
-        if popped != uid_cfg:
-            older.insert(0, (parent, popped.to_uid(), popped))
         job.folder, job.uid, job.uid_cfg = self._locator.locate(
             parent, uid, uid_cfg, job.overrides, older
         )
@@ -467,15 +464,6 @@ class SweepRunner(Dispatcher):
                 "job_id": None if job.live is None else str(job.live.job_id),
             }
             sweeps.append(sweep_dir, event)
-
-
-def _popped(cfg: ConfDict, exclude: tp.Iterable[str]) -> ConfDict:
-    """``cfg`` without the excluded keys as launchers removed them before they shared the
-    infras' rule (``ConfDict.pop``: an emptied parent stayed, eg ``data={}``)."""
-    out = cfg.copy()
-    for key in exclude:
-        out.pop(key, None)
-    return out
 
 
 def _describe(error: BaseException) -> str:

@@ -26,9 +26,9 @@ from hydra.errors import HydraException
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from .fast.compose import FastComposer, FastJobConfig
+from .fast.compose import FastComposer
 
-__all__ = ["FastComposer", "FastJobConfig", "SweepEngine"]
+__all__ = ["SweepEngine"]
 
 log = logging.getLogger(__name__)
 

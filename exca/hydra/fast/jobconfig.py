@@ -8,7 +8,7 @@ run, an independent full config. :class:`JobConfig` gives them.
 
 - :class:`FullJobConfig` wraps a config composed in full (Hydra's composition: the basic
   sweeper, or a job the exca sweeper composes in full).
-- ``exca.hydra.sweeper.FastJobConfig``: a job of the exca sweeper's fast composition. Its
+- ``exca.hydra.fast.compose.FastJobConfig``: a job of the exca sweeper's fast composition. Its
   views are built from its *base* (the config composed once for its combination of
   config-group choices) without composing the job's full config.
 
