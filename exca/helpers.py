@@ -403,16 +403,18 @@ def _find_in_uid_folder_logs(root: Path, job_id: str) -> tp.Any:
 
     pattern = f"logs/*/{glob.escape(job_id)}/{glob.escape(job_id)}_*.out"
     for uid_folder in [root, *sorted(root.glob("*")), *sorted(root.glob("*/*"))]:
+        outs = sorted(uid_folder.glob(pattern))
+        if not outs:
+            continue
         entry = UidFolder(uid_folder)
         config, uid_config = entry.config_text(), entry.config_text(full=False)
         if config is None or uid_config is None:
             continue
-        for out in sorted(uid_folder.glob(pattern)):
-            job: tp.Any = submitit.SlurmJob(folder=out.parent, job_id=job_id)
-            job.uid_folder = uid_folder
-            job.config = _read_config(config)
-            job.uid_config = _read_config(uid_config)
-            return job
+        job: tp.Any = submitit.SlurmJob(folder=outs[0].parent, job_id=job_id)
+        job.uid_folder = uid_folder
+        job.config = _read_config(config)
+        job.uid_config = _read_config(uid_config)
+        return job
     return None
 
 
