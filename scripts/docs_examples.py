@@ -37,7 +37,7 @@ SHOWN_FOLDER = "/home/me/project"
 _MASKS = [
     (re.compile(r"\d{4}-\d\d-\d\d[ _]\d\d:\d\d:\d\d(,\d{3})?"), "<time>"),
     (re.compile(r"\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d"), "<date>/<time>"),
-    (re.compile(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d"), "<date>_<time>"),
+    (re.compile(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(-\d{6})?"), "<date>_<time>"),
     (re.compile(r"\b(\w+)-[0-9a-f]{8}\.(\w+),"), r"\1-<path hash>.\2,"),
     (re.compile(r"\b\d+(\.\d+)?\s?(ms|s|m|h|d) ago\b"), "<ago>"),
     (re.compile(r"\b\d+(\.\d+)?\s?(ms|s)\b"), "<duration>"),
